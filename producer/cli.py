@@ -1,0 +1,188 @@
+"""The ``webhooks`` command line."""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import click
+from sqlalchemy.exc import SQLAlchemyError
+
+from producer.errors import WebhooksError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _fail(message: str) -> None:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(1)
+
+
+def one_line_errors(func: F) -> F:
+    """Turn expected failures into one ``error: ...`` line and exit status 1."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from pydantic import ValidationError as SettingsError
+
+        try:
+            return func(*args, **kwargs)
+        except WebhooksError as exc:
+            _fail(exc.message)
+        except SettingsError as exc:
+            first = exc.errors()[0]
+            field = ".".join(str(p) for p in first["loc"]) or "settings"
+            _fail(f"invalid setting WEBHOOKS_{field.upper()}: {first['msg']}")
+        except SQLAlchemyError as exc:
+            reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+            _fail(f"database error: {reason}")
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _producer(ctx: click.Context, *, migrate_sqlite: bool = True) -> Any:
+    from producer.producer import Producer
+
+    url = ctx.obj.get("database_url")
+    producer = Producer(url) if url else Producer()
+    if not migrate_sqlite:
+        return producer
+    producer.check_schema_version()
+    return producer
+
+
+@click.group()
+@click.option(
+    "--database-url",
+    envvar="WEBHOOKS_DATABASE_URL",
+    default=None,
+    help="SQLAlchemy URL (default sqlite:///./webhooks.db).",
+)
+@click.version_option(package_name="webhook-producer", prog_name="webhooks")
+@click.pass_context
+def main(ctx: click.Context, database_url: str | None) -> None:
+    """Send webhooks: manage endpoints, send events, run the service."""
+    ctx.ensure_object(dict)
+    ctx.obj["database_url"] = database_url
+
+
+@main.group()
+def db() -> None:
+    """Database schema."""
+
+
+@db.command("upgrade")
+@click.pass_context
+@one_line_errors
+def db_upgrade(ctx: click.Context) -> None:
+    """Apply the shipped migrations."""
+    from producer.db import current_revision
+
+    producer = _producer(ctx, migrate_sqlite=False)
+    producer.migrate()
+    click.echo(f"database at revision {current_revision(producer.engine)}")
+
+
+@main.group()
+def keys() -> None:
+    """Management API keys."""
+
+
+@keys.command("create")
+@click.option("--tenant", default=None, help="Scope the key to one tenant (default: admin key).")
+@click.option("--name", default="", help="A label to recognise the key by.")
+@click.pass_context
+@one_line_errors
+def keys_create(ctx: click.Context, tenant: str | None, name: str) -> None:
+    """Create an API key and print it alone on stdout (it is shown only once)."""
+    _, plain = _producer(ctx).create_api_key(tenant=tenant, name=name)
+    click.echo(plain)
+
+
+@main.group()
+def endpoints() -> None:
+    """Receiver endpoints."""
+
+
+@endpoints.command("add")
+@click.argument("url")
+@click.option("--event-type", "event_types", multiple=True, help="Pattern; repeat for several.")
+@click.option("--tenant", default=None)
+@click.option("--description", default="")
+@click.option("--version", "version", default=None, help="Pin a payload version.")
+@click.option(
+    "--scheme", "signature_scheme", default="v1", type=click.Choice(["v1", "v1a", "t-v1-hex"])
+)
+@click.option("--secret", default=None, help="Use this secret instead of a generated one.")
+@click.pass_context
+@one_line_errors
+def endpoints_add(ctx: click.Context, url: str, **options: Any) -> None:
+    """Register URL as an endpoint; prints its id and signing secret."""
+    options["event_types"] = list(options["event_types"])
+    endpoint = _producer(ctx).create_endpoint(url, **options)
+    click.echo(f"id: {endpoint.id}")
+    click.echo(f"secret: {endpoint.secret}")
+
+
+@endpoints.command("list")
+@click.option("--tenant", default=None)
+@click.option("--status", default=None, type=click.Choice(["enabled", "disabled"]))
+@click.pass_context
+@one_line_errors
+def endpoints_list(ctx: click.Context, tenant: str | None, status: str | None) -> None:
+    """List endpoints, newest first."""
+    producer = _producer(ctx)
+    cursor = None
+    rows = []
+    while True:
+        page = producer.list_endpoints(tenant=tenant, status=status, limit=250, cursor=cursor)
+        rows.extend(page.data)
+        cursor = page.next_cursor
+        if cursor is None:
+            break
+    if not rows:
+        click.echo("no endpoints")
+        return
+    for e in rows:
+        types = ",".join(e.event_types) or "*"
+        state = e.status if e.status == "enabled" else f"disabled ({e.disabled_reason})"
+        click.echo(f"{e.id}  {e.tenant}  {state}  {types}  {e.url}")
+
+
+@main.command("send")
+@click.argument("event_type")
+@click.option("--data", required=True, help="The event data as JSON.")
+@click.option("--tenant", default=None)
+@click.option("--version", "version", default=None)
+@click.option("--idempotency-key", default=None)
+@click.pass_context
+@one_line_errors
+def send(ctx: click.Context, event_type: str, data: str, **options: Any) -> None:
+    """Send an event to every matching endpoint; prints the message id."""
+    try:
+        parsed = json.loads(data)
+    except json.JSONDecodeError as exc:
+        _fail(f"--data is not valid JSON: {exc}")
+    message = _producer(ctx).send(event_type, parsed, **options)
+    click.echo(f"{message.id} ({message.deliveries} deliveries)")
+
+
+@main.command("listen")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=9000, show_default=True, type=int)
+@click.option("--secret", default=None, help="whsec_/whpk_ key to verify signatures with.")
+@one_line_errors
+def listen(host: str, port: int, secret: str | None) -> None:
+    """Run a local receiver that prints each webhook and whether its signature verifies."""
+    from producer.listen import run_listener
+
+    if secret is not None and not secret.startswith(("whsec_", "whpk_", "whsk_")):
+        _fail("--secret must start with whsec_, whpk_ or whsk_")
+    run_listener(host, port, secret)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,221 @@
+"""The database schema: typed SQLAlchemy 2 models.
+
+Table names carry a ``webhook_`` prefix so the tables can live in a host
+application's own database beside its tables (the outbox case).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+__all__ = [
+    "ApiKeyRow",
+    "AttemptRow",
+    "Base",
+    "DeliveryRow",
+    "EndpointRow",
+    "EventTypeRow",
+    "MessageRow",
+    "UTCDateTime",
+]
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC datetimes on every backend.
+
+    SQLite has no timezone support and returns naive values; this type stores
+    UTC and always hands back aware datetimes so comparisons never mix kinds.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    """Declarative base of the webhook tables."""
+
+    type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSON, list[Any]: JSON}
+
+
+class EndpointRow(Base):
+    """A receiver URL registered by a tenant."""
+
+    __tablename__ = "webhook_endpoints"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    tenant: Mapped[str] = mapped_column(String(128))
+    url: Mapped[str] = mapped_column(Text)
+    description: Mapped[str] = mapped_column(Text, default="")
+    event_types: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    version: Mapped[str | None] = mapped_column(String(32))
+    headers: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    signature_scheme: Mapped[str] = mapped_column(String(16), default="v1")
+    secret: Mapped[str] = mapped_column(Text)
+    # [{"secret": ..., "expires_at": iso8601}] — older secrets still signing
+    # during a rotation's grace period.
+    previous_secrets: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    rate_limit_per_second: Mapped[float | None] = mapped_column(Float)
+    ordering: Mapped[str] = mapped_column(String(16), default="unordered")
+    retry_schedule: Mapped[list[Any] | None] = mapped_column(JSON)
+    timeout_seconds: Mapped[float | None] = mapped_column(Float)
+    max_in_flight: Mapped[int | None] = mapped_column(Integer)
+    metadata_: Mapped[dict[str, Any]] = mapped_column("metadata", JSON, default=dict)
+    status: Mapped[str] = mapped_column(String(16), default="enabled")
+    disabled_reason: Mapped[str | None] = mapped_column(String(16))
+    disabled_at: Mapped[datetime | None]
+    failing_since: Mapped[datetime | None]
+    consecutive_failures: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    deleted_at: Mapped[datetime | None]
+
+    __table_args__ = (Index("ix_webhook_endpoints_tenant_id", "tenant", "id"),)
+
+
+class EventTypeRow(Base):
+    """A named kind of event, with optional JSON Schemas per payload version."""
+
+    __tablename__ = "webhook_event_types"
+
+    name: Mapped[str] = mapped_column(String(128), primary_key=True)
+    description: Mapped[str] = mapped_column(Text, default="")
+    schemas: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    examples: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    archived_at: Mapped[datetime | None]
+
+
+class MessageRow(Base):
+    """One event, sent once, fanned out to every matching endpoint."""
+
+    __tablename__ = "webhook_messages"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    tenant: Mapped[str] = mapped_column(String(128))
+    event_type: Mapped[str] = mapped_column(String(128))
+    version: Mapped[str] = mapped_column(String(32))
+    # The exact envelope bytes that are signed and sent on every attempt.
+    payload: Mapped[bytes] = mapped_column(LargeBinary)
+    idempotency_key: Mapped[str | None] = mapped_column(String(256))
+    request_hash: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime]
+
+    __table_args__ = (
+        UniqueConstraint("tenant", "idempotency_key", name="uq_webhook_messages_idempotency"),
+        Index("ix_webhook_messages_tenant_id", "tenant", "id"),
+        Index("ix_webhook_messages_event_type_id", "event_type", "id"),
+    )
+
+
+class DeliveryRow(Base):
+    """One message to one endpoint: the unit the worker claims and retries."""
+
+    __tablename__ = "webhook_deliveries"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    message_id: Mapped[str] = mapped_column(ForeignKey("webhook_messages.id", ondelete="CASCADE"))
+    endpoint_id: Mapped[str] = mapped_column(ForeignKey("webhook_endpoints.id"))
+    tenant: Mapped[str] = mapped_column(String(128))
+    event_type: Mapped[str] = mapped_column(String(128))
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    # Set only when the endpoint pins a version other than the message's: the
+    # converted envelope for that endpoint.
+    payload: Mapped[bytes | None] = mapped_column(LargeBinary)
+    attempt_count: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime | None]
+    next_trigger: Mapped[str] = mapped_column(String(16), default="scheduled")
+    last_attempt_at: Mapped[datetime | None]
+    last_status_code: Mapped[int | None] = mapped_column(Integer)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    lease_owner: Mapped[str | None] = mapped_column(String(64))
+    lease_expires_at: Mapped[datetime | None]
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+    __table_args__ = (
+        # The worker's due query: pending deliveries ordered by due time.
+        Index("ix_webhook_deliveries_due", "status", "next_attempt_at"),
+        # Reclaiming expired leases.
+        Index("ix_webhook_deliveries_lease", "status", "lease_expires_at"),
+        # The delivery log: per endpoint / message / tenant, newest first.
+        Index("ix_webhook_deliveries_endpoint_id", "endpoint_id", "id"),
+        # FIFO heads and per-endpoint status filters.
+        Index("ix_webhook_deliveries_endpoint_status", "endpoint_id", "status", "id"),
+        Index("ix_webhook_deliveries_message_id", "message_id", "id"),
+        Index("ix_webhook_deliveries_tenant_id", "tenant", "id"),
+        Index("ix_webhook_deliveries_status_id", "status", "id"),
+    )
+
+
+class AttemptRow(Base):
+    """One HTTP request made for a delivery, with what came back."""
+
+    __tablename__ = "webhook_attempts"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    delivery_id: Mapped[str] = mapped_column(
+        ForeignKey("webhook_deliveries.id", ondelete="CASCADE")
+    )
+    number: Mapped[int] = mapped_column(Integer)
+    trigger: Mapped[str] = mapped_column(String(16))
+    started_at: Mapped[datetime]
+    duration_ms: Mapped[float] = mapped_column(Float)
+    request_url: Mapped[str] = mapped_column(Text)
+    request_headers: Mapped[dict[str, Any]] = mapped_column(JSON)
+    response_status: Mapped[int | None] = mapped_column(Integer)
+    response_headers: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    response_body: Mapped[str | None] = mapped_column(Text)
+    response_truncated: Mapped[bool] = mapped_column(Boolean, default=False)
+    error: Mapped[str | None] = mapped_column(Text)
+    succeeded: Mapped[bool] = mapped_column(Boolean)
+    next_attempt_at: Mapped[datetime | None]
+
+    __table_args__ = (Index("ix_webhook_attempts_delivery", "delivery_id", "number"),)
+
+
+class ApiKeyRow(Base):
+    """A management API key, stored as a SHA-256 hash. ``tenant`` None = admin."""
+
+    __tablename__ = "webhook_api_keys"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    tenant: Mapped[str | None] = mapped_column(String(128))
+    name: Mapped[str] = mapped_column(String(200), default="")
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    prefix: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime]
+    revoked_at: Mapped[datetime | None]

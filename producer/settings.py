@@ -1,0 +1,75 @@
+"""One typed settings object, read from ``WEBHOOKS_*`` environment variables."""
+
+from __future__ import annotations
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["Settings"]
+
+
+class Settings(BaseSettings):
+    """Configuration of a :class:`producer.Producer` and of the service.
+
+    Every field can be set with an environment variable named ``WEBHOOKS_`` plus
+    the field name in upper case (``WEBHOOKS_DATABASE_URL``), or passed as a
+    keyword argument to ``Producer(...)``, which wins over the environment.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="WEBHOOKS_", extra="forbid")
+
+    database_url: str = "sqlite:///./webhooks.db"
+    """SQLAlchemy URL. ``postgresql://`` URLs use psycopg 3."""
+
+    auto_migrate: bool | None = None
+    """Apply migrations when the producer starts. ``None``: only on SQLite."""
+
+    db_pool_size: int = Field(default=5, ge=1)
+    db_max_overflow: int = Field(default=10, ge=0)
+    db_pool_timeout: float = Field(default=30.0, gt=0)
+
+    max_payload_bytes: int = Field(default=256 * 1024, ge=1024)
+    """Largest serialised envelope accepted by ``send()``."""
+
+    max_metadata_bytes: int = Field(default=16 * 1024, ge=0)
+    max_event_type_patterns: int = Field(default=100, ge=1)
+
+    # Delivery engine.
+    worker_batch_size: int = Field(default=100, ge=1)
+    worker_concurrency: int = Field(default=64, ge=1)
+    worker_poll_interval: float = Field(default=1.0, gt=0)
+    lease_seconds: float = Field(default=60.0, gt=0)
+    shutdown_grace_seconds: float = Field(default=10.0, ge=0)
+    connect_timeout: float = Field(default=5.0, gt=0)
+    request_timeout: float = Field(default=15.0, gt=0)
+    max_in_flight_per_endpoint: int = Field(default=10, ge=1)
+    max_response_bytes: int = Field(default=16 * 1024, ge=0)
+    http_clients: int = Field(default=256, ge=1)
+    """Bound of the cache of per-endpoint HTTP clients."""
+
+    # Endpoint health.
+    probe_after_failures: int = Field(default=5, ge=1)
+    disable_after_seconds: float = Field(default=5 * 24 * 3600, ge=0)
+    disable_after_failures: int = Field(default=10, ge=1)
+    operations_tenant: str | None = None
+    """Tenant whose endpoints receive ``endpoint.*``/``delivery.exhausted`` events."""
+
+    # Maintenance.
+    retention_days: float = Field(default=30, gt=0)
+    maintenance_interval_seconds: float = Field(default=60, gt=0)
+
+    # Destinations.
+    allowed_cidrs: list[str] = Field(default_factory=list)
+    https_only: bool = False
+
+    @field_validator("allowed_cidrs", mode="before")
+    @classmethod
+    def _split_cidrs(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @property
+    def is_sqlite(self) -> bool:
+        """Whether the configured database is an SQLite file (or memory)."""
+        return self.database_url.startswith("sqlite")

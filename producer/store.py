@@ -1,0 +1,658 @@
+"""Every database operation, behind named methods.
+
+The store takes and returns rows and plain values; it knows nothing of HTTP,
+signing or retry rules. Each method works inside the session it is given, so
+the caller decides the transaction (the producer's own, or the host
+application's for the outbox).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import datetime
+from typing import Any, TypeVar
+
+from sqlalchemy import Select, func, select, update
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from producer.errors import NotFoundError, ValidationError
+from producer.models import (
+    ApiKeyRow,
+    AttemptRow,
+    DeliveryRow,
+    EndpointRow,
+    EventTypeRow,
+    MessageRow,
+)
+
+__all__ = ["DuplicateIdempotencyKey", "Store"]
+
+RowT = TypeVar("RowT")
+
+MAX_PAGE_SIZE = 250
+
+
+class DuplicateIdempotencyKey(Exception):
+    """Raised by :meth:`Store.insert_message` when another transaction stored
+    a message with the same tenant and idempotency key first."""
+
+
+def _check_limit(limit: int) -> int:
+    if not isinstance(limit, int) or isinstance(limit, bool) or not 1 <= limit <= MAX_PAGE_SIZE:
+        raise ValidationError.for_field("limit", f"must be between 1 and {MAX_PAGE_SIZE}")
+    return limit
+
+
+class Store:
+    """All queries of the webhook tables."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._sessions = sessionmaker(engine, expire_on_commit=False)
+
+    @contextmanager
+    def transaction(self) -> Iterator[Session]:
+        """A session in a transaction, committed on success, rolled back on error."""
+        with self._sessions.begin() as session:
+            yield session
+
+    # -- pagination ----------------------------------------------------------
+
+    def page(
+        self,
+        session: Session,
+        stmt: Select[tuple[RowT]],
+        id_column: Any,
+        *,
+        limit: int,
+        cursor: str | None,
+        prefix: str,
+    ) -> tuple[list[RowT], str | None]:
+        """Keyset pagination on a time-sortable id column, newest first.
+
+        The cursor is the id of the last row of the previous page.
+        """
+        _check_limit(limit)
+        if cursor is not None:
+            if not isinstance(cursor, str) or not cursor.startswith(prefix) or len(cursor) > 40:
+                raise ValidationError.for_field("cursor", "is not a cursor of this list")
+            stmt = stmt.where(id_column < cursor)
+        rows = list(session.scalars(stmt.order_by(id_column.desc()).limit(limit + 1)))
+        if len(rows) > limit:
+            rows = rows[:limit]
+            return rows, getattr(rows[-1], id_column.key)
+        return rows, None
+
+    # -- endpoints -----------------------------------------------------------
+
+    def add(self, session: Session, row: object) -> None:
+        """Stage a new row in ``session``."""
+        session.add(row)
+
+    def get_endpoint(
+        self, session: Session, endpoint_id: str, *, tenant: str | None = None, lock: bool = False
+    ) -> EndpointRow:
+        """An endpoint that is not deleted, optionally scoped to ``tenant``."""
+        stmt = select(EndpointRow).where(
+            EndpointRow.id == endpoint_id, EndpointRow.deleted_at.is_(None)
+        )
+        if tenant is not None:
+            stmt = stmt.where(EndpointRow.tenant == tenant)
+        if lock:
+            stmt = stmt.with_for_update()
+        row = session.scalars(stmt).first()
+        if row is None:
+            raise NotFoundError(f"endpoint {endpoint_id} not found")
+        return row
+
+    def list_endpoints(
+        self,
+        session: Session,
+        *,
+        tenant: str | None,
+        status: str | None,
+        limit: int,
+        cursor: str | None,
+    ) -> tuple[list[EndpointRow], str | None]:
+        """Endpoints, newest first."""
+        stmt = select(EndpointRow).where(EndpointRow.deleted_at.is_(None))
+        if tenant is not None:
+            stmt = stmt.where(EndpointRow.tenant == tenant)
+        if status is not None:
+            stmt = stmt.where(EndpointRow.status == status)
+        return self.page(session, stmt, EndpointRow.id, limit=limit, cursor=cursor, prefix="ep_")
+
+    def endpoints_of_tenant(
+        self, session: Session, tenant: str, endpoint_ids: Sequence[str] | None = None
+    ) -> list[EndpointRow]:
+        """Every live endpoint of a tenant (enabled or disabled), oldest first."""
+        stmt = select(EndpointRow).where(
+            EndpointRow.tenant == tenant, EndpointRow.deleted_at.is_(None)
+        )
+        if endpoint_ids is not None:
+            stmt = stmt.where(EndpointRow.id.in_(list(endpoint_ids)))
+        return list(session.scalars(stmt.order_by(EndpointRow.id)))
+
+    def cancel_pending_deliveries(self, session: Session, endpoint_id: str, now: datetime) -> int:
+        """Mark every pending delivery of an endpoint ``cancelled``."""
+        result = session.execute(
+            update(DeliveryRow)
+            .where(DeliveryRow.endpoint_id == endpoint_id, DeliveryRow.status == "pending")
+            .values(status="cancelled", next_attempt_at=None, updated_at=now)
+        )
+        return int(result.rowcount)  # type: ignore[attr-defined]
+
+    # -- event types ---------------------------------------------------------
+
+    def get_event_type(self, session: Session, name: str) -> EventTypeRow | None:
+        """An event type by name (archived ones included), or None."""
+        return session.get(EventTypeRow, name)
+
+    def list_event_types(
+        self,
+        session: Session,
+        *,
+        include_archived: bool,
+        limit: int,
+        cursor: str | None,
+    ) -> tuple[list[EventTypeRow], str | None]:
+        """Event types in name order (a catalogue reads best alphabetically)."""
+        _check_limit(limit)
+        stmt = select(EventTypeRow)
+        if not include_archived:
+            stmt = stmt.where(EventTypeRow.archived_at.is_(None))
+        if cursor is not None:
+            stmt = stmt.where(EventTypeRow.name > cursor)
+        rows = list(session.scalars(stmt.order_by(EventTypeRow.name).limit(limit + 1)))
+        if len(rows) > limit:
+            rows = rows[:limit]
+            return rows, rows[-1].name
+        return rows, None
+
+    # -- messages ------------------------------------------------------------
+
+    def message_by_idempotency_key(
+        self, session: Session, tenant: str, key: str
+    ) -> MessageRow | None:
+        """The message stored earlier under this tenant's idempotency key."""
+        return session.scalars(
+            select(MessageRow).where(MessageRow.tenant == tenant, MessageRow.idempotency_key == key)
+        ).first()
+
+    def insert_message(
+        self, session: Session, message: MessageRow, deliveries: Sequence[DeliveryRow]
+    ) -> None:
+        """Insert a message and its deliveries.
+
+        With an idempotency key the insert runs in a savepoint, so losing a
+        race to a concurrent sender raises :class:`DuplicateIdempotencyKey`
+        and leaves the caller's transaction usable.
+        """
+        if message.idempotency_key is None:
+            session.add(message)
+            session.flush()
+        else:
+            try:
+                with session.begin_nested():
+                    session.add(message)
+                    session.flush()
+            except IntegrityError as exc:
+                raise DuplicateIdempotencyKey(message.idempotency_key) from exc
+        session.add_all(deliveries)
+        session.flush()
+
+    def get_message(self, session: Session, message_id: str, *, tenant: str | None) -> MessageRow:
+        """A message by id, optionally scoped to ``tenant``."""
+        stmt = select(MessageRow).where(MessageRow.id == message_id)
+        if tenant is not None:
+            stmt = stmt.where(MessageRow.tenant == tenant)
+        row = session.scalars(stmt).first()
+        if row is None:
+            raise NotFoundError(f"message {message_id} not found")
+        return row
+
+    def count_deliveries(self, session: Session, message_ids: Sequence[str]) -> dict[str, int]:
+        """Number of deliveries per message id."""
+        if not message_ids:
+            return {}
+        rows = session.execute(
+            select(DeliveryRow.message_id, func.count())
+            .where(DeliveryRow.message_id.in_(list(message_ids)))
+            .group_by(DeliveryRow.message_id)
+        )
+        return {message_id: count for message_id, count in rows}
+
+    def list_messages(
+        self,
+        session: Session,
+        *,
+        tenant: str | None,
+        event_type: str | None,
+        since: datetime | None,
+        until: datetime | None,
+        limit: int,
+        cursor: str | None,
+    ) -> tuple[list[MessageRow], str | None]:
+        """Messages, newest first, filtered."""
+        stmt = select(MessageRow)
+        if tenant is not None:
+            stmt = stmt.where(MessageRow.tenant == tenant)
+        if event_type is not None:
+            stmt = stmt.where(MessageRow.event_type == event_type)
+        if since is not None:
+            stmt = stmt.where(MessageRow.created_at >= since)
+        if until is not None:
+            stmt = stmt.where(MessageRow.created_at < until)
+        return self.page(session, stmt, MessageRow.id, limit=limit, cursor=cursor, prefix="msg_")
+
+    # -- deliveries and attempts ---------------------------------------------
+
+    def get_delivery(
+        self, session: Session, delivery_id: str, *, tenant: str | None, lock: bool = False
+    ) -> DeliveryRow:
+        """A delivery by id, optionally scoped to ``tenant``."""
+        stmt = select(DeliveryRow).where(DeliveryRow.id == delivery_id)
+        if tenant is not None:
+            stmt = stmt.where(DeliveryRow.tenant == tenant)
+        if lock:
+            stmt = stmt.with_for_update()
+        row = session.scalars(stmt).first()
+        if row is None:
+            raise NotFoundError(f"delivery {delivery_id} not found")
+        return row
+
+    def list_deliveries(
+        self,
+        session: Session,
+        *,
+        message_id: str | None = None,
+        endpoint_id: str | None = None,
+        status: str | None = None,
+        event_type: str | None = None,
+        tenant: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> tuple[list[DeliveryRow], str | None]:
+        """The delivery log, newest first; every filter combines with the others."""
+        stmt = select(DeliveryRow)
+        conditions = {
+            DeliveryRow.message_id: message_id,
+            DeliveryRow.endpoint_id: endpoint_id,
+            DeliveryRow.status: status,
+            DeliveryRow.event_type: event_type,
+            DeliveryRow.tenant: tenant,
+        }
+        for column, value in conditions.items():
+            if value is not None:
+                stmt = stmt.where(column == value)
+        if since is not None:
+            stmt = stmt.where(DeliveryRow.created_at >= since)
+        if until is not None:
+            stmt = stmt.where(DeliveryRow.created_at < until)
+        return self.page(session, stmt, DeliveryRow.id, limit=limit, cursor=cursor, prefix="dlv_")
+
+    def list_attempts(self, session: Session, delivery_id: str) -> list[AttemptRow]:
+        """Every attempt of a delivery, oldest first."""
+        return list(
+            session.scalars(
+                select(AttemptRow)
+                .where(AttemptRow.delivery_id == delivery_id)
+                .order_by(AttemptRow.number)
+            )
+        )
+
+    # -- API keys ------------------------------------------------------------
+
+    def api_key_by_hash(self, session: Session, key_hash: str) -> ApiKeyRow | None:
+        """A live (not revoked) API key by the hash of its plain text."""
+        return session.scalars(
+            select(ApiKeyRow).where(ApiKeyRow.key_hash == key_hash, ApiKeyRow.revoked_at.is_(None))
+        ).first()
+
+    def count_api_keys(self, session: Session, *, admin_only: bool = False) -> int:
+        """How many live API keys exist (admin keys only, if asked)."""
+        stmt = select(func.count()).select_from(ApiKeyRow).where(ApiKeyRow.revoked_at.is_(None))
+        if admin_only:
+            stmt = stmt.where(ApiKeyRow.tenant.is_(None))
+        return int(session.scalar(stmt) or 0)
+
+    # -- delivery engine -------------------------------------------------------
+
+    def sending_counts(self, session: Session, *, exclude_owner: str | None) -> dict[str, int]:
+        """Deliveries in flight per endpoint, leaving out one worker's own."""
+        stmt = select(DeliveryRow.endpoint_id, func.count()).where(DeliveryRow.status == "sending")
+        if exclude_owner is not None:
+            stmt = stmt.where(DeliveryRow.lease_owner != exclude_owner)
+        return {
+            endpoint_id: n
+            for endpoint_id, n in session.execute(stmt.group_by(DeliveryRow.endpoint_id))
+        }
+
+    def endpoint_limits(
+        self, session: Session, endpoint_ids: Sequence[str]
+    ) -> dict[str, tuple[int | None, str, int]]:
+        """``(max_in_flight, ordering, consecutive_failures)`` per endpoint."""
+        if not endpoint_ids:
+            return {}
+        rows = session.execute(
+            select(
+                EndpointRow.id,
+                EndpointRow.max_in_flight,
+                EndpointRow.ordering,
+                EndpointRow.consecutive_failures,
+            ).where(EndpointRow.id.in_(list(endpoint_ids)))
+        )
+        return {r[0]: (r[1], r[2], r[3]) for r in rows}
+
+    def due_candidates(
+        self,
+        session: Session,
+        *,
+        now: datetime,
+        limit: int,
+        exclude_endpoints: Sequence[str],
+    ) -> list[Any]:
+        """Due pending deliveries of enabled endpoints, oldest due first.
+
+        On PostgreSQL the rows are locked with ``FOR UPDATE SKIP LOCKED`` so
+        concurrent workers never pick the same ones.
+        """
+        stmt = (
+            select(
+                DeliveryRow.id,
+                DeliveryRow.endpoint_id,
+                EndpointRow.max_in_flight,
+                EndpointRow.ordering,
+                EndpointRow.consecutive_failures,
+                EndpointRow.timeout_seconds,
+            )
+            .join(EndpointRow, EndpointRow.id == DeliveryRow.endpoint_id)
+            .where(
+                DeliveryRow.status == "pending",
+                DeliveryRow.next_attempt_at <= now,
+                EndpointRow.status == "enabled",
+                EndpointRow.deleted_at.is_(None),
+            )
+        )
+        if exclude_endpoints:
+            stmt = stmt.where(DeliveryRow.endpoint_id.not_in(list(exclude_endpoints)))
+        stmt = stmt.order_by(DeliveryRow.next_attempt_at).limit(limit)
+        if session.get_bind().dialect.name == "postgresql":
+            stmt = stmt.with_for_update(of=DeliveryRow, skip_locked=True)
+        return list(session.execute(stmt))
+
+    def fifo_heads(self, session: Session, endpoint_ids: Sequence[str]) -> dict[str, str]:
+        """The oldest unfinished delivery id of each FIFO endpoint."""
+        if not endpoint_ids:
+            return {}
+        rows = session.execute(
+            select(DeliveryRow.endpoint_id, func.min(DeliveryRow.id))
+            .where(
+                DeliveryRow.endpoint_id.in_(list(endpoint_ids)),
+                DeliveryRow.status.in_(("pending", "sending")),
+            )
+            .group_by(DeliveryRow.endpoint_id)
+        )
+        return {endpoint_id: head for endpoint_id, head in rows}
+
+    def mark_sending(
+        self,
+        session: Session,
+        delivery_ids: Sequence[str],
+        *,
+        owner: str,
+        lease_expires_at: datetime,
+        now: datetime,
+    ) -> None:
+        """Lease deliveries to a worker."""
+        session.execute(
+            update(DeliveryRow)
+            .where(DeliveryRow.id.in_(list(delivery_ids)), DeliveryRow.status == "pending")
+            .values(
+                status="sending",
+                lease_owner=owner,
+                lease_expires_at=lease_expires_at,
+                updated_at=now,
+            )
+            .execution_options(synchronize_session=False)
+        )
+
+    def jobs(self, session: Session, delivery_ids: Sequence[str]) -> list[Any]:
+        """Everything needed to send each delivery: endpoint settings and body."""
+        if not delivery_ids:
+            return []
+        stmt = (
+            select(
+                DeliveryRow.id,
+                DeliveryRow.message_id,
+                DeliveryRow.endpoint_id,
+                DeliveryRow.tenant,
+                DeliveryRow.event_type,
+                DeliveryRow.attempt_count,
+                DeliveryRow.next_trigger,
+                DeliveryRow.payload,
+                MessageRow.payload.label("message_payload"),
+                MessageRow.version.label("message_version"),
+                EndpointRow.version.label("endpoint_version"),
+                EndpointRow.url,
+                EndpointRow.headers,
+                EndpointRow.signature_scheme,
+                EndpointRow.secret,
+                EndpointRow.previous_secrets,
+                EndpointRow.timeout_seconds,
+                EndpointRow.retry_schedule,
+                EndpointRow.rate_limit_per_second,
+            )
+            .join(MessageRow, MessageRow.id == DeliveryRow.message_id)
+            .join(EndpointRow, EndpointRow.id == DeliveryRow.endpoint_id)
+            .where(DeliveryRow.id.in_(list(delivery_ids)))
+            .order_by(DeliveryRow.id)
+        )
+        return list(session.execute(stmt))
+
+    def insert_attempts(self, session: Session, attempts: Sequence[dict[str, Any]]) -> None:
+        """Insert attempt rows in one statement."""
+        if attempts:
+            session.execute(AttemptRow.__table__.insert(), list(attempts))
+
+    def finish_deliveries(self, session: Session, updates: Sequence[dict[str, Any]]) -> None:
+        """Write each delivery's state after an attempt, in one executemany.
+
+        Only a delivery still leased to the same worker is changed, so a
+        worker that lost its lease cannot overwrite a newer state.
+        """
+        if not updates:
+            return
+        from sqlalchemy import bindparam
+
+        table = DeliveryRow.__table__
+        stmt = (
+            table.update()
+            .where(
+                table.c.id == bindparam("b_id"),
+                table.c.status == "sending",
+                table.c.lease_owner == bindparam("b_owner"),
+            )
+            .values(
+                status=bindparam("b_status"),
+                attempt_count=table.c.attempt_count + 1,
+                next_attempt_at=bindparam("b_next"),
+                next_trigger="scheduled",
+                last_attempt_at=bindparam("b_last"),
+                last_status_code=bindparam("b_code"),
+                last_error=bindparam("b_error"),
+                lease_owner=None,
+                lease_expires_at=None,
+                updated_at=bindparam("b_last"),
+            )
+        )
+        session.connection().execute(stmt, list(updates))
+
+    def release(
+        self, session: Session, delivery_ids: Sequence[str], owner: str, now: datetime
+    ) -> int:
+        """Give leased deliveries back unattempted (graceful shutdown)."""
+        if not delivery_ids:
+            return 0
+        result = session.execute(
+            update(DeliveryRow)
+            .where(
+                DeliveryRow.id.in_(list(delivery_ids)),
+                DeliveryRow.status == "sending",
+                DeliveryRow.lease_owner == owner,
+            )
+            .values(status="pending", lease_owner=None, lease_expires_at=None, updated_at=now)
+            .execution_options(synchronize_session=False)
+        )
+        return int(result.rowcount)  # type: ignore[attr-defined]
+
+    def reclaim_expired_leases(self, session: Session, now: datetime) -> int:
+        """Put deliveries whose worker vanished back in the queue, due now."""
+        result = session.execute(
+            update(DeliveryRow)
+            .where(DeliveryRow.status == "sending", DeliveryRow.lease_expires_at < now)
+            .values(
+                status="pending",
+                lease_owner=None,
+                lease_expires_at=None,
+                next_attempt_at=now,
+                updated_at=now,
+            )
+            .execution_options(synchronize_session=False)
+        )
+        return int(result.rowcount)  # type: ignore[attr-defined]
+
+    def endpoints_for_update(
+        self, session: Session, endpoint_ids: Sequence[str]
+    ) -> list[EndpointRow]:
+        """Endpoint rows, locked on PostgreSQL, in id order (no deadlocks)."""
+        if not endpoint_ids:
+            return []
+        stmt = (
+            select(EndpointRow)
+            .where(EndpointRow.id.in_(sorted(endpoint_ids)))
+            .order_by(EndpointRow.id)
+        )
+        if session.get_bind().dialect.name == "postgresql":
+            stmt = stmt.with_for_update()
+        return list(session.scalars(stmt))
+
+    def failing_endpoints(self, session: Session) -> list[EndpointRow]:
+        """Enabled endpoints with a failure streak (for the periodic health check)."""
+        return list(
+            session.scalars(
+                select(EndpointRow).where(
+                    EndpointRow.status == "enabled",
+                    EndpointRow.failing_since.is_not(None),
+                    EndpointRow.deleted_at.is_(None),
+                )
+            )
+        )
+
+    def due_count(self, session: Session, now: datetime) -> int:
+        """Pending deliveries due now on enabled endpoints (the queue depth)."""
+        return int(
+            session.scalar(
+                select(func.count())
+                .select_from(DeliveryRow)
+                .join(EndpointRow, EndpointRow.id == DeliveryRow.endpoint_id)
+                .where(
+                    DeliveryRow.status == "pending",
+                    DeliveryRow.next_attempt_at <= now,
+                    EndpointRow.status == "enabled",
+                )
+            )
+            or 0
+        )
+
+    def purge(self, session: Session, before: datetime, *, batch: int = 5000) -> tuple[int, int]:
+        """Delete attempts older than ``before`` and messages older than
+        ``before`` none of whose deliveries is still pending or sending.
+
+        Returns ``(attempts, messages)`` deleted.
+        """
+        old_attempts = select(AttemptRow.id).where(AttemptRow.started_at < before).limit(batch)
+        attempts = session.execute(
+            AttemptRow.__table__.delete().where(AttemptRow.id.in_(old_attempts.scalar_subquery()))
+        ).rowcount
+        unfinished = select(DeliveryRow.message_id).where(
+            DeliveryRow.status.in_(("pending", "sending"))
+        )
+        old_messages = list(
+            session.scalars(
+                select(MessageRow.id)
+                .where(MessageRow.created_at < before, MessageRow.id.not_in(unfinished))
+                .limit(batch)
+            )
+        )
+        if old_messages:
+            delivery_ids = select(DeliveryRow.id).where(DeliveryRow.message_id.in_(old_messages))
+            session.execute(
+                AttemptRow.__table__.delete().where(AttemptRow.delivery_id.in_(delivery_ids))
+            )
+            session.execute(
+                DeliveryRow.__table__.delete().where(DeliveryRow.message_id.in_(old_messages))
+            )
+            session.execute(MessageRow.__table__.delete().where(MessageRow.id.in_(old_messages)))
+        return int(attempts or 0), len(old_messages)
+
+    def requeue_failed(
+        self,
+        session: Session,
+        endpoint_id: str,
+        since: datetime,
+        until: datetime | None,
+        now: datetime,
+    ) -> int:
+        """Failed deliveries of an endpoint created in a window back to pending, due now."""
+        stmt = update(DeliveryRow).where(
+            DeliveryRow.endpoint_id == endpoint_id,
+            DeliveryRow.status == "failed",
+            DeliveryRow.created_at >= since,
+        )
+        if until is not None:
+            stmt = stmt.where(DeliveryRow.created_at < until)
+        result = session.execute(
+            stmt.values(
+                status="pending", next_attempt_at=now, next_trigger="manual", updated_at=now
+            ).execution_options(synchronize_session=False)
+        )
+        return int(result.rowcount)  # type: ignore[attr-defined]
+
+    def delivery_status_counts(
+        self, session: Session, endpoint_id: str, since: datetime, until: datetime
+    ) -> dict[str, int]:
+        """Deliveries of an endpoint created in a window, counted by status."""
+        rows = session.execute(
+            select(DeliveryRow.status, func.count())
+            .where(
+                DeliveryRow.endpoint_id == endpoint_id,
+                DeliveryRow.created_at >= since,
+                DeliveryRow.created_at < until,
+            )
+            .group_by(DeliveryRow.status)
+        )
+        return {status: n for status, n in rows}
+
+    def attempt_latencies(
+        self, session: Session, endpoint_id: str, since: datetime, until: datetime
+    ) -> list[float]:
+        """Durations (ms) of an endpoint's attempts started in a window (newest 100,000)."""
+        return list(
+            session.scalars(
+                select(AttemptRow.duration_ms)
+                .join(DeliveryRow, DeliveryRow.id == AttemptRow.delivery_id)
+                .where(
+                    DeliveryRow.endpoint_id == endpoint_id,
+                    AttemptRow.started_at >= since,
+                    AttemptRow.started_at < until,
+                )
+                .order_by(AttemptRow.started_at.desc())
+                .limit(100_000)
+            )
+        )

@@ -1,0 +1,196 @@
+"""The library's public value objects: what its methods take and return.
+
+They are frozen snapshots, detached from any database session.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Generic, Literal, TypeVar
+
+__all__ = [
+    "ApiKey",
+    "Attempt",
+    "Delivery",
+    "DeliveryStatus",
+    "Endpoint",
+    "EndpointSecret",
+    "EndpointStats",
+    "EventType",
+    "Message",
+    "Page",
+    "PreviousSecret",
+    "TestResult",
+]
+
+T = TypeVar("T")
+
+DeliveryStatus = Literal["pending", "sending", "succeeded", "failed", "cancelled"]
+DEFAULT_TENANT = "default"
+
+
+@dataclass(frozen=True)
+class Page(Generic[T]):
+    """One page of a newest-first list; pass ``next_cursor`` to get the next."""
+
+    data: list[T]
+    next_cursor: str | None
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """A receiver URL registered by a tenant, with its delivery settings and health."""
+
+    id: str
+    tenant: str
+    url: str
+    description: str
+    event_types: list[str]
+    version: str | None
+    headers: dict[str, str]
+    signature_scheme: str
+    rate_limit_per_second: float | None
+    ordering: str
+    retry_schedule: list[float] | None
+    timeout_seconds: float | None
+    max_in_flight: int | None
+    metadata: dict[str, Any]
+    status: str
+    disabled_reason: str | None
+    disabled_at: datetime | None
+    failing_since: datetime | None
+    consecutive_failures: int
+    created_at: datetime
+    updated_at: datetime
+    secret: str | None = None
+    """Set only on the value returned by ``create_endpoint``."""
+
+
+@dataclass(frozen=True)
+class PreviousSecret:
+    """A rotated-out secret that still signs until ``expires_at``."""
+
+    expires_at: datetime
+
+
+@dataclass(frozen=True)
+class EndpointSecret:
+    """An endpoint's current signing secret (and public key for ``v1a``)."""
+
+    secret: str
+    public_key: str | None
+    previous: list[PreviousSecret] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class EventType:
+    """A named kind of event with optional JSON Schemas and examples per version."""
+
+    name: str
+    description: str
+    schemas: dict[str, Any]
+    examples: dict[str, Any]
+    archived: bool
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class Message:
+    """An event as sent: ``payload`` holds the exact envelope bytes."""
+
+    id: str
+    tenant: str
+    event_type: str
+    version: str
+    created_at: datetime
+    payload: bytes
+    idempotency_key: str | None
+    deliveries: int
+
+    @property
+    def envelope(self) -> dict[str, Any]:
+        """The envelope decoded from ``payload``."""
+        return json.loads(self.payload)
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One message to one endpoint and where it stands."""
+
+    id: str
+    message_id: str
+    endpoint_id: str
+    event_type: str
+    tenant: str
+    status: str
+    attempt_count: int
+    next_attempt_at: datetime | None
+    last_attempt_at: datetime | None
+    last_status_code: int | None
+    last_error: str | None
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """One HTTP request of a delivery, with the response or the error."""
+
+    id: str
+    delivery_id: str
+    number: int
+    trigger: str
+    started_at: datetime
+    duration_ms: float
+    request_url: str
+    request_headers: dict[str, str]
+    response_status: int | None
+    response_headers: dict[str, str] | None
+    response_body: str | None
+    response_truncated: bool
+    error: str | None
+    succeeded: bool
+    next_attempt_at: datetime | None
+
+
+@dataclass(frozen=True)
+class TestResult:
+    """What a synchronous test send got back from the receiver."""
+
+    delivery_id: str
+    message_id: str
+    succeeded: bool
+    status_code: int | None
+    duration_ms: float
+    response_body: str | None
+    error: str | None
+
+
+@dataclass(frozen=True)
+class EndpointStats:
+    """Delivery counts and attempt latency of one endpoint over a window."""
+
+    succeeded: int
+    failed: int
+    pending: int
+    success_rate: float | None
+    latency_p50_ms: float | None
+    latency_p95_ms: float | None
+
+
+@dataclass(frozen=True)
+class ApiKey:
+    """A management API key (the plain key is shown once, at creation)."""
+
+    id: str
+    tenant: str | None
+    name: str
+    prefix: str
+    created_at: datetime
+
+    @property
+    def is_admin(self) -> bool:
+        """Admin keys see every tenant."""
+        return self.tenant is None

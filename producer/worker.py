@@ -1,0 +1,316 @@
+"""The delivery worker: claim due deliveries, send them, record the outcome.
+
+One loop claims batches of due deliveries under a lease (respecting each
+endpoint's in-flight cap, FIFO order and probing state), sends them
+concurrently over pooled HTTP clients, and hands each result to a recorder
+that writes attempts and delivery states in batched transactions. Database
+work runs in a thread so the event loop only ever waits on sockets.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+import threading
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from sqlalchemy.exc import DBAPIError, OperationalError
+from tenacity import (
+    AsyncRetrying,
+    before_sleep_log,
+    retry_if_exception,
+    stop_never,
+    wait_exponential,
+)
+
+from producer.delivery import DeliveryResult, Job, deliver, job_from_row
+from producer.health import HealthRules, is_probing
+from producer.ids import new_id
+from producer.transport import Transport, TransportConfig
+
+if TYPE_CHECKING:
+    from producer.producer import Producer
+
+__all__ = ["BackgroundWorker", "Worker"]
+
+log = logging.getLogger("producer.worker")
+T = TypeVar("T")
+
+
+def _transient(exc: BaseException) -> bool:
+    """Database errors worth retrying: lost connections, locks, restarts."""
+    if isinstance(exc, OperationalError):
+        return True
+    return isinstance(exc, DBAPIError) and bool(exc.connection_invalidated)
+
+
+@dataclass
+class _Slot:
+    """Where a running delivery sits: its endpoint and its client slot."""
+
+    endpoint_id: str
+    index: int
+
+
+class Worker:
+    """Delivers pending deliveries until stopped.
+
+    Use :meth:`Producer.run_worker` (async) or
+    :meth:`Producer.start_worker_thread` (sync apps) rather than this class
+    directly.
+    """
+
+    def __init__(self, producer: Producer, *, transport: Transport | None = None) -> None:
+        self.producer = producer
+        settings = producer.settings
+        self.settings = settings
+        self.owner = f"{socket.gethostname()[:24]}:{os.getpid()}:{new_id('w')[-8:]}"
+        self.transport = transport or Transport(
+            TransportConfig(
+                connect_timeout=settings.connect_timeout,
+                timeout=settings.request_timeout,
+                max_response_bytes=settings.max_response_bytes,
+                max_clients=settings.http_clients,
+                max_connections_per_client=1,
+            ),
+            transport_factory=producer.transport_factory,
+        )
+        self.rules = HealthRules(
+            probe_after_failures=settings.probe_after_failures,
+            disable_after_seconds=settings.disable_after_seconds,
+            disable_after_failures=settings.disable_after_failures,
+        )
+        self._tasks: dict[asyncio.Task[None], tuple[Job, _Slot]] = {}
+        self._in_flight: defaultdict[str, set[int]] = defaultdict(set)
+        self._results: list[DeliveryResult] = []
+        self._signal = asyncio.Event()
+        self._results_ready = asyncio.Event()
+        self._stopping = asyncio.Event()
+        self._rate_next: dict[str, float] = {}
+        self.delivered = 0
+
+    # -- public ------------------------------------------------------------------
+
+    def stop(self) -> None:
+        """Ask the worker to stop claiming and shut down gracefully."""
+        self._stopping.set()
+        self._signal.set()
+
+    def wake(self) -> None:
+        """Claim now instead of at the next poll (called after each send)."""
+        self._signal.set()
+
+    async def run(self) -> None:
+        """Run until :meth:`stop`; in-flight work is finished or released."""
+        loop = asyncio.get_running_loop()
+        remove = self.producer.on_send(lambda: loop.call_soon_threadsafe(self._signal.set))
+        recorder = asyncio.create_task(self._recorder(), name="webhooks-recorder")
+        try:
+            await self._db(self.producer.reclaim_expired_leases)
+            await self._loop()
+        finally:
+            remove()
+            await self._shutdown(recorder)
+
+    # -- claiming ------------------------------------------------------------------
+
+    async def _loop(self) -> None:
+        settings = self.settings
+        while not self._stopping.is_set():
+            free = settings.worker_concurrency - len(self._tasks)
+            claimed: list[Job] = []
+            if free > 0:
+                self._signal.clear()
+                claimed = await self._db(self._claim, min(free, settings.worker_batch_size))
+                for job in claimed:
+                    self._start(job)
+            if free > 0 and len(claimed) >= min(free, settings.worker_batch_size):
+                continue  # more may be due right now
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._signal.wait(), settings.worker_poll_interval)
+
+    def _cap(self, max_in_flight: int | None, ordering: str, failures: int) -> int:
+        if ordering == "fifo" or is_probing(failures, self.rules):
+            return 1
+        return max_in_flight or self.settings.max_in_flight_per_endpoint
+
+    def _claim(self, limit: int) -> list[Job]:
+        producer, store = self.producer, self.producer.store
+        now = producer.clock()
+        with store.transaction() as s:
+            busy: defaultdict[str, int] = defaultdict(int)
+            for endpoint_id, n in store.sending_counts(s, exclude_owner=self.owner).items():
+                busy[endpoint_id] += n
+            for endpoint_id, slots in self._in_flight.items():
+                busy[endpoint_id] += len(slots)
+            limits = store.endpoint_limits(s, [e for e, n in busy.items() if n])
+            saturated = [
+                e
+                for e, n in busy.items()
+                if n and n >= self._cap(*limits.get(e, (None, "fifo", 0)))
+            ]
+            rows = store.due_candidates(s, now=now, limit=limit, exclude_endpoints=saturated)
+            heads = store.fifo_heads(s, list({r.endpoint_id for r in rows if r.ordering == "fifo"}))
+            chosen: list[str] = []
+            lease_for: dict[str, float] = {}
+            for row in rows:
+                cap = self._cap(row.max_in_flight, row.ordering, row.consecutive_failures)
+                if busy[row.endpoint_id] >= cap:
+                    continue
+                if row.ordering == "fifo" and heads.get(row.endpoint_id) != row.id:
+                    continue
+                busy[row.endpoint_id] += 1
+                chosen.append(row.id)
+                timeout = row.timeout_seconds or self.settings.request_timeout
+                lease_for[row.id] = max(self.settings.lease_seconds, timeout + 30)
+            for seconds in set(lease_for.values()):
+                ids = [d for d, v in lease_for.items() if v == seconds]
+                store.mark_sending(
+                    s,
+                    ids,
+                    owner=self.owner,
+                    lease_expires_at=now + timedelta(seconds=seconds),
+                    now=now,
+                )
+            return [job_from_row(row, now) for row in store.jobs(s, chosen)]
+
+    # -- sending -------------------------------------------------------------------
+
+    def _start(self, job: Job) -> None:
+        used = self._in_flight[job.endpoint_id]
+        index = next(i for i in range(len(used) + 1) if i not in used)
+        used.add(index)
+        slot = _Slot(job.endpoint_id, index)
+        task = asyncio.create_task(self._send(job, slot))
+        self._tasks[task] = (job, slot)
+        task.add_done_callback(self._finished)
+
+    def _finished(self, task: asyncio.Task[None]) -> None:
+        _, slot = self._tasks.pop(task)
+        self._in_flight[slot.endpoint_id].discard(slot.index)
+        if not self._in_flight[slot.endpoint_id]:
+            del self._in_flight[slot.endpoint_id]
+        self._signal.set()
+        if not task.cancelled() and task.exception() is not None:
+            log.error("delivery task failed", exc_info=task.exception())
+
+    async def _send(self, job: Job, slot: _Slot) -> None:
+        if job.rate_limit_per_second:
+            await self._rate_limit(job.endpoint_id, job.rate_limit_per_second)
+        result = await deliver(
+            self.producer, self.transport, job, pool_key=f"{slot.endpoint_id}#{slot.index}"
+        )
+        self._results.append(result)
+        self._results_ready.set()
+
+    async def _rate_limit(self, endpoint_id: str, per_second: float) -> None:
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        start = max(now, self._rate_next.get(endpoint_id, now))
+        self._rate_next[endpoint_id] = start + 1.0 / per_second
+        if start > now:
+            await asyncio.sleep(start - now)
+
+    # -- recording -----------------------------------------------------------------
+
+    async def _recorder(self) -> None:
+        while True:
+            await self._results_ready.wait()
+            # A short pause lets concurrent results share one transaction.
+            await asyncio.sleep(0.002)
+            await self._flush()
+
+    async def _flush(self) -> None:
+        self._results_ready.clear()
+        if not self._results:
+            return
+        batch, self._results = self._results, []
+        await self._db(self.producer.record_results, batch, self.owner)
+        self.delivered += len(batch)
+        self._signal.set()
+
+    # -- shutdown ------------------------------------------------------------------
+
+    async def _shutdown(self, recorder: asyncio.Task[None]) -> None:
+        tasks = list(self._tasks)
+        if tasks:
+            await asyncio.wait(tasks, timeout=self.settings.shutdown_grace_seconds)
+        unfinished = [(t, job) for t, (job, _) in list(self._tasks.items()) if not t.done()]
+        for task, _ in unfinished:
+            task.cancel()
+        if unfinished:
+            await asyncio.gather(*(t for t, _ in unfinished), return_exceptions=True)
+        recorder.cancel()
+        await asyncio.gather(recorder, return_exceptions=True)
+        await self._flush()
+        released = [job.delivery_id for _, job in unfinished]
+        if released:
+            await self._db(self.producer.release_deliveries, released, self.owner)
+        await self.transport.aclose()
+
+    # -- database access -----------------------------------------------------------
+
+    async def _db(self, func: Callable[..., T], *args: Any) -> T:
+        """Run blocking database work in a thread, retrying transient errors
+        (a restarted or unreachable database) until it answers again."""
+        async for attempt in AsyncRetrying(
+            retry=retry_if_exception(_transient),
+            wait=wait_exponential(multiplier=0.1, max=5),
+            stop=stop_never,
+            before_sleep=before_sleep_log(log, logging.WARNING),
+            reraise=True,
+        ):
+            with attempt:
+                return await asyncio.to_thread(func, *args)
+        raise AssertionError("unreachable")
+
+
+class BackgroundWorker:
+    """A worker running in its own thread and event loop, for synchronous apps."""
+
+    def __init__(self, producer: Producer) -> None:
+        self._producer = producer
+        self._ready = threading.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._worker: Worker | None = None
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._main, name="webhooks-worker", daemon=True)
+
+    def start(self) -> BackgroundWorker:
+        """Start the thread; returns once the worker is running."""
+        self._thread.start()
+        self._ready.wait()
+        return self
+
+    def _main(self) -> None:
+        async def main() -> None:
+            self._loop = asyncio.get_running_loop()
+            self._worker = Worker(self._producer)
+            self._ready.set()
+            await self._worker.run()
+
+        try:
+            asyncio.run(main())
+        except BaseException as exc:
+            self._error = exc
+            self._ready.set()
+            raise
+
+    def stop(self, timeout: float | None = None) -> None:
+        """Stop gracefully and wait for the thread to end."""
+        if self._loop is not None and self._worker is not None:
+            self._loop.call_soon_threadsafe(self._worker.stop)
+        self._thread.join(timeout)
+
+    def __enter__(self) -> BackgroundWorker:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
