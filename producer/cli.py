@@ -184,5 +184,48 @@ def listen(host: str, port: int, secret: str | None) -> None:
     run_listener(host, port, secret)
 
 
+def _configure_logging() -> None:
+    import logging
+
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+
+
+@main.command("worker")
+@click.pass_context
+@one_line_errors
+def worker(ctx: click.Context) -> None:
+    """Run the delivery worker only (stop with SIGTERM or Ctrl-C)."""
+    import asyncio
+
+    from producer.service import run_worker_process
+
+    _configure_logging()
+    producer = _producer(ctx)
+    asyncio.run(run_worker_process(producer))
+
+
+@main.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+@click.option("--no-worker", is_flag=True, help="Serve the API only.")
+@click.pass_context
+@one_line_errors
+def serve(ctx: click.Context, host: str, port: int, no_worker: bool) -> None:
+    """Run the management API and a delivery worker in one process."""
+    import asyncio
+
+    from producer.service import serve_forever
+
+    _configure_logging()
+    producer = _producer(ctx)
+    if not producer.has_admin_key():
+        _, plain = producer.create_api_key(name="created by webhooks serve")
+        click.echo("Created an admin API key (shown only this once):")
+        click.echo(f"  {plain}")
+    asyncio.run(serve_forever(producer, host=host, port=port, worker=not no_worker))
+
+
 if __name__ == "__main__":
     main()

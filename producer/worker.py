@@ -279,34 +279,32 @@ class BackgroundWorker:
         self._producer = producer
         self._ready = threading.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._worker: Worker | None = None
-        self._error: BaseException | None = None
+        self._stop: asyncio.Event | None = None
         self._thread = threading.Thread(target=self._main, name="webhooks-worker", daemon=True)
 
     def start(self) -> BackgroundWorker:
         """Start the thread; returns once the worker is running."""
-        self._thread.start()
-        self._ready.wait()
+        if not self._thread.is_alive():
+            self._thread.start()
+            self._ready.wait()
         return self
 
     def _main(self) -> None:
         async def main() -> None:
             self._loop = asyncio.get_running_loop()
-            self._worker = Worker(self._producer)
+            self._stop = asyncio.Event()
             self._ready.set()
-            await self._worker.run()
+            await self._producer.run_worker(stop=self._stop)
 
         try:
             asyncio.run(main())
-        except BaseException as exc:
-            self._error = exc
+        finally:
             self._ready.set()
-            raise
 
     def stop(self, timeout: float | None = None) -> None:
         """Stop gracefully and wait for the thread to end."""
-        if self._loop is not None and self._worker is not None:
-            self._loop.call_soon_threadsafe(self._worker.stop)
+        if self._loop is not None and self._stop is not None and not self._loop.is_closed():
+            self._loop.call_soon_threadsafe(self._stop.set)
         self._thread.join(timeout)
 
     def __enter__(self) -> BackgroundWorker:

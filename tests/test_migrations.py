@@ -16,8 +16,11 @@ def test_migrations_match_the_models(database_url):
         context = MigrationContext.configure(
             conn, opts={"compare_type": True, "version_table": "webhook_alembic_version"}
         )
-        diff = [d for d in compare_metadata(context, Base.metadata)
-                if not (d[0] == "remove_table" and d[1].name == "webhook_alembic_version")]
+        diff = [
+            d
+            for d in compare_metadata(context, Base.metadata)
+            if not (d[0] == "remove_table" and d[1].name == "webhook_alembic_version")
+        ]
     assert diff == []
     assert current_revision(engine) == head_revision()
     engine.dispose()

@@ -19,10 +19,13 @@ WHEN = datetime(2026, 11, 22, 10, 0, 0, 123456, tzinfo=UTC)
 
 def test_envelope_is_compact_json_with_the_five_fields_in_order():
     body = render_envelope("msg_1", "invoice.paid", "2", WHEN, {"amount": 5, "note": "é"})
-    assert body == (
-        '{"id":"msg_1","type":"invoice.paid","version":"2",'
-        '"timestamp":"2026-11-22T10:00:00.123Z","data":{"amount":5,"note":"é"}}'
-    ).encode()
+    assert (
+        body
+        == (
+            '{"id":"msg_1","type":"invoice.paid","version":"2",'
+            '"timestamp":"2026-11-22T10:00:00.123Z","data":{"amount":5,"note":"é"}}'
+        ).encode()
+    )
 
 
 def test_envelope_refuses_data_that_is_not_json():
@@ -34,7 +37,12 @@ def test_envelope_refuses_data_that_is_not_json():
 
 @pytest.mark.parametrize(
     ("schemas", "expected"),
-    [({}, "1"), ({"1": {}}, "1"), ({"1": {}, "2": {}, "10": {}}, "10"), ({"2024-01": {}}, "2024-01")],
+    [
+        ({}, "1"),
+        ({"1": {}}, "1"),
+        ({"1": {}, "2": {}, "10": {}}, "10"),
+        ({"2024-01": {}}, "2024-01"),
+    ],
 )
 def test_default_version_is_the_newest_with_a_schema(schemas, expected):
     assert default_version(schemas) == expected
@@ -43,11 +51,17 @@ def test_default_version_is_the_newest_with_a_schema(schemas, expected):
 def test_schema_errors_name_the_failing_path():
     schema = {
         "type": "object",
-        "properties": {"lines": {"type": "array", "items": {"type": "object",
-                       "properties": {"amount": {"type": "integer"}}}}},
+        "properties": {
+            "lines": {
+                "type": "array",
+                "items": {"type": "object", "properties": {"amount": {"type": "integer"}}},
+            }
+        },
     }
     with pytest.raises(SchemaValidationError) as info:
-        validate_data(schema, {"lines": [{"amount": 1}, {"amount": "x"}]}, event_type="a", version="1")
+        validate_data(
+            schema, {"lines": [{"amount": 1}, {"amount": "x"}]}, event_type="a", version="1"
+        )
     assert info.value.details[0]["field"] == "data.lines[1].amount"
     assert "data.lines[1].amount" in str(info.value)
 

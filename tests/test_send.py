@@ -111,8 +111,13 @@ def test_payload_above_the_limit_is_refused(database_url):
 def test_data_must_match_the_schema_of_its_version(producer):
     producer.create_event_type(
         "invoice.paid",
-        schemas={"1": {"type": "object", "required": ["amount"],
-                       "properties": {"amount": {"type": "integer"}}}},
+        schemas={
+            "1": {
+                "type": "object",
+                "required": ["amount"],
+                "properties": {"amount": {"type": "integer"}},
+            }
+        },
     )
     with pytest.raises(SchemaValidationError) as info:
         producer.send("invoice.paid", {"amount": "ten"})

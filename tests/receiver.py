@@ -1,0 +1,170 @@
+"""A real HTTP receiver on 127.0.0.1 for delivery tests.
+
+It runs a tiny ASGI app under uvicorn in a background thread, records every
+request, and answers according to a per-path script:
+
+- ``receiver.script("/flaky", [500, 500, 200])``: those statuses in turn,
+  then 200;
+- ``receiver.hang("/stuck")``: never answer (until the server stops);
+- any other path: 200.
+
+Signatures are checked by the tests with the third-party ``standardwebhooks``
+package, never with the code under test.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import threading
+import time
+from collections import defaultdict, deque
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import uvicorn
+from standardwebhooks.webhooks import Webhook
+
+
+@dataclass
+class Received:
+    """One request as the receiver saw it."""
+
+    path: str
+    headers: dict[str, str]
+    body: bytes
+    at: float = field(default_factory=time.monotonic)
+
+    @property
+    def webhook_id(self) -> str:
+        return self.headers["webhook-id"]
+
+    def verify(self, secret: str) -> None:
+        """Verify with the standardwebhooks package against the real clock."""
+        Webhook(secret).verify(self.body, self.headers)
+
+    def signed_with(self, secret: str) -> bool:
+        """Whether one of the v1 signatures was made with ``secret``, whatever
+        the timestamp (for tests on a fake clock)."""
+        when = datetime.fromtimestamp(int(self.headers["webhook-timestamp"]), UTC)
+        expected = Webhook(secret).sign(self.webhook_id, when, self.body.decode())
+        return expected in self.headers["webhook-signature"].split(" ")
+
+
+class Receiver:
+    """Records deliveries; answers by script. Use as a context manager."""
+
+    def __init__(self) -> None:
+        self.requests: list[Received] = []
+        self._scripts: dict[str, deque[int]] = defaultdict(deque)
+        self._hanging: set[str] = set()
+        self._slow: dict[str, float] = {}
+        self._cond = threading.Condition()
+        self._server: uvicorn.Server | None = None
+        self._thread: threading.Thread | None = None
+        self.port = 0
+
+    # -- behaviour ---------------------------------------------------------------
+
+    def script(self, path: str, statuses: list[int]) -> str:
+        """Answer ``path`` with these statuses in turn, then 200; returns its URL."""
+        self._scripts[path].extend(statuses)
+        return self.url(path)
+
+    def hang(self, path: str) -> str:
+        """Never answer ``path``; returns its URL."""
+        self._hanging.add(path)
+        return self.url(path)
+
+    def slow(self, path: str, seconds: float) -> str:
+        """Answer ``path`` with 200 after ``seconds``; returns its URL."""
+        self._slow[path] = seconds
+        return self.url(path)
+
+    def url(self, path: str = "/") -> str:
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    # -- inspection --------------------------------------------------------------
+
+    def received(self, path: str | None = None) -> list[Received]:
+        with self._cond:
+            return [r for r in self.requests if path is None or r.path == path]
+
+    def wait_for(
+        self, count: int, *, path: str | None = None, timeout: float = 20
+    ) -> list[Received]:
+        """Block until ``count`` requests (to ``path``) arrived; fail after ``timeout``."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while True:
+                got = [r for r in self.requests if path is None or r.path == path]
+                if len(got) >= count:
+                    return got
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise AssertionError(f"expected {count} requests, got {len(got)}")
+                self._cond.wait(left)
+
+    # -- ASGI --------------------------------------------------------------------
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        body = b""
+        while True:
+            message = await receive()
+            body += message.get("body", b"")
+            if not message.get("more_body"):
+                break
+        path = scope["path"]
+        headers = {k.decode().lower(): v.decode() for k, v in scope["headers"]}
+        with self._cond:
+            self.requests.append(Received(path, headers, body))
+            self._cond.notify_all()
+            status = self._scripts[path].popleft() if self._scripts[path] else 200
+        if path in self._hanging:
+            await asyncio.sleep(3600)
+        if path in self._slow:
+            await asyncio.sleep(self._slow[path])
+        await send(
+            {
+                "type": "http.response.start",
+                "status": status,
+                "headers": [(b"content-type", b"text/plain")],
+            }
+        )
+        await send({"type": "http.response.body", "body": f"status {status}".encode()})
+
+    # -- lifecycle ---------------------------------------------------------------
+
+    def start(self) -> Receiver:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(("127.0.0.1", 0))
+        self.port = sock.getsockname()[1]
+        config = uvicorn.Config(
+            self, log_level="error", lifespan="off", timeout_graceful_shutdown=1
+        )
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(
+            target=self._server.run, kwargs={"sockets": [sock]}, daemon=True
+        )
+        self._thread.start()
+        deadline = time.monotonic() + 10
+        while not self._server.started:
+            if time.monotonic() > deadline:
+                raise RuntimeError("receiver did not start")
+            time.sleep(0.01)
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.should_exit = True
+            self._server.force_exit = True
+        if self._thread is not None:
+            self._thread.join(10)
+
+    def __enter__(self) -> Receiver:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
