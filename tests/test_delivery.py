@@ -3,6 +3,7 @@ signatures checked with the standardwebhooks package."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import time
 from collections.abc import Callable, Iterator
@@ -199,7 +200,7 @@ def test_fifo_endpoint_receives_messages_in_creation_order(make_producer, receiv
         wait_until(lambda: statuses(producer) == ["succeeded"] * 15, what="all delivered")
     order = [r.webhook_id for r in receiver.received()]
     # The first message failed once and was retried before any later one went out.
-    assert order == [sent[0]] + sent
+    assert order == [sent[0], *sent]
 
 
 def test_failing_endpoint_is_disabled_and_reported(make_producer, receiver):
@@ -321,7 +322,7 @@ def test_probing_endpoint_gets_one_delivery_at_a_time(make_producer, receiver):
         for i in range(4):
             producer.send("a.b", {"i": i})
         got = receiver.wait_for(4, timeout=10)
-    gaps = [b.at - a.at for a, b in zip(got, got[1:], strict=False)]
+    gaps = [b.at - a.at for a, b in itertools.pairwise(got)]
     assert all(gap >= 0.15 for gap in gaps), gaps
 
 
