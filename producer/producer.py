@@ -604,6 +604,34 @@ class Producer:
         event.listen(session, "after_commit", lambda _s: self._wake(), once=True)
         return message
 
+    def send_many(
+        self,
+        events: Iterable[tuple[str, Any]],
+        *,
+        tenant: str | None = None,
+        session: Session | None = None,
+    ) -> list[Message]:
+        """Send many ``(event_type, data)`` events in one transaction.
+
+        On PostgreSQL a commit waits for the WAL flush, so one transaction per
+        event caps a producer at a few hundred events per second; batching
+        lifts that. All or nothing: one invalid event sends none.
+        """
+        if session is None:
+            with self.store.transaction() as s:
+                messages = [
+                    self._send_in(s, event_type, data, tenant, None, None, None)
+                    for event_type, data in events
+                ]
+            self._wake()
+            return messages
+        messages = [
+            self._send_in(session, event_type, data, tenant, None, None, None)
+            for event_type, data in events
+        ]
+        event.listen(session, "after_commit", lambda _s: self._wake(), once=True)
+        return messages
+
     async def asend(
         self,
         event_type: str,
@@ -1235,7 +1263,7 @@ class Producer:
                     next_trigger="test",
                     lease_owner=_TEST_OWNER,
                     lease_expires_at=now
-                    + timedelta(seconds=(endpoint.timeout_seconds or timeout) + 30),
+                    + timedelta(seconds=(endpoint.timeout_seconds or timeout) * 1.5 + 1),
                     created_at=now,
                     updated_at=now,
                 )

@@ -169,7 +169,9 @@ class Worker:
                 busy[row.endpoint_id] += 1
                 chosen.append(row.id)
                 timeout = row.timeout_seconds or self.settings.request_timeout
-                lease_for[row.id] = max(self.settings.lease_seconds, timeout + 30)
+                # The lease must outlive the request (and its recording) or another
+                # worker would send the delivery again while it is still in flight.
+                lease_for[row.id] = max(self.settings.lease_seconds, timeout * 1.5 + 1)
             for seconds in set(lease_for.values()):
                 ids = [d for d, v in lease_for.items() if v == seconds]
                 store.mark_sending(

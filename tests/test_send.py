@@ -164,3 +164,16 @@ def test_missing_converter_fails_at_send_time_and_stores_nothing(producer):
     with pytest.raises(ConversionError, match="no converter"):
         producer.send("order.created", {"amount": 7}, tenant="acme", version="2")
     assert producer.list_messages().data == []
+
+
+def test_send_many_writes_every_event_in_one_transaction(producer):
+    producer.create_endpoint(URL, tenant="acme")
+    messages = producer.send_many([("a.b", {"i": i}) for i in range(5)], tenant="acme")
+    assert [m.deliveries for m in messages] == [1] * 5
+    assert len(producer.list_messages(tenant="acme").data) == 5
+
+
+def test_send_many_sends_nothing_when_one_event_is_invalid(producer):
+    with pytest.raises(ValidationError):
+        producer.send_many([("a.b", {}), ("not valid", {})])
+    assert producer.list_messages().data == []
