@@ -45,7 +45,8 @@ def test_sigkill_mid_run_loses_nothing_and_repeats_only_in_flight(database_url):
             producer.create_endpoint(receiver.url("/hooks"), tenant=tenant)
         sent = []
         for tenant in ("a", "b", "c", "d"):
-            sent += producer.send_many([("a.b", {"i": i}) for i in range(MESSAGES // 4)], tenant=tenant)
+            events = [("a.b", {"i": i}) for i in range(MESSAGES // 4)]
+            sent += producer.send_many(events, tenant=tenant)
         expected = {m.id for m in sent}
 
         first = _worker(database_url)
