@@ -15,8 +15,9 @@ import logging
 import os
 import socket
 import threading
-from collections import defaultdict
+from collections import defaultdict, deque
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -41,6 +42,10 @@ if TYPE_CHECKING:
 __all__ = ["BackgroundWorker", "Worker"]
 
 log = logging.getLogger("producer.worker")
+
+# How many rounds of an endpoint's in-flight cap a worker leases ahead: one
+# claim then feeds several requests per slot.
+PREFETCH_ROUNDS = 5
 T = TypeVar("T")
 
 
@@ -94,6 +99,15 @@ class Worker:
         self._results_ready = asyncio.Event()
         self._stopping = asyncio.Event()
         self._rate_next: dict[str, float] = {}
+        self._queues: defaultdict[str, deque[Job]] = defaultdict(deque)
+        self._caps: dict[str, int] = {}
+        self._failures: dict[str, int] = {}
+        # Leased deliveries held at once (queued + in flight).
+        self._max_leased = PREFETCH_ROUNDS * settings.worker_concurrency
+        # One thread for all of this worker's database work: claims and
+        # records never wait on each other's locks (SQLite has one writer).
+        self._db_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="webhooks-db")
+        self._inline_db = producer.engine.dialect.name == "sqlite"
         self.delivered = 0
 
     # -- public ------------------------------------------------------------------
@@ -124,54 +138,80 @@ class Worker:
     async def _loop(self) -> None:
         settings = self.settings
         while not self._stopping.is_set():
-            free = settings.worker_concurrency - len(self._tasks)
+            room = self._max_leased - self._leased_total()
+            requested = min(room, settings.worker_batch_size)
             claimed: list[Job] = []
-            if free > 0:
+            if requested > 0:
                 self._signal.clear()
-                claimed = await self._db(self._claim, min(free, settings.worker_batch_size))
+                claimed, caps = await self._db(self._claim, requested, self._local_busy())
+                self._caps.update(caps)
                 for job in claimed:
-                    self._start(job)
-            if free > 0 and len(claimed) >= min(free, settings.worker_batch_size):
+                    self._queues[job.endpoint_id].append(job)
+                self._dispatch()
+            if requested > 0 and len(claimed) >= requested:
                 continue  # more may be due right now
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._signal.wait(), settings.worker_poll_interval)
 
+    def _local_busy(self) -> dict[str, int]:
+        """Deliveries this worker holds per endpoint (a snapshot for the claim,
+        which runs in another thread)."""
+        busy = {e: len(q) for e, q in self._queues.items()}
+        for endpoint_id, slots in self._in_flight.items():
+            busy[endpoint_id] = busy.get(endpoint_id, 0) + len(slots)
+        return busy
+
+    def _leased_total(self) -> int:
+        return len(self._tasks) + sum(len(q) for q in self._queues.values())
+
     def _cap(self, max_in_flight: int | None, ordering: str, failures: int) -> int:
+        """How many deliveries of one endpoint may be in flight at once."""
         if ordering == "fifo" or is_probing(failures, self.rules):
             return 1
         return max_in_flight or self.settings.max_in_flight_per_endpoint
 
-    def _claim(self, limit: int) -> list[Job]:
+    def _claim(self, limit: int, local: dict[str, int]) -> tuple[list[Job], dict[str, int]]:
+        """Lease due deliveries, a few rounds of each endpoint's in-flight cap.
+
+        Leasing a little ahead of the cap lets one claim feed many requests
+        (a transaction per delivery would halve throughput), while bounding
+        how long a leased delivery can wait in memory.
+        """
         producer, store = self.producer, self.producer.store
         now = producer.clock()
         with store.transaction() as s:
             busy: defaultdict[str, int] = defaultdict(int)
             for endpoint_id, n in store.sending_counts(s, exclude_owner=self.owner).items():
                 busy[endpoint_id] += n
-            for endpoint_id, slots in self._in_flight.items():
-                busy[endpoint_id] += len(slots)
+            for endpoint_id, n in local.items():
+                busy[endpoint_id] += n
             limits = store.endpoint_limits(s, [e for e, n in busy.items() if n])
             saturated = [
                 e
                 for e, n in busy.items()
-                if n and n >= self._cap(*limits.get(e, (None, "fifo", 0)))
+                if n and n >= self._prefetch(self._cap(*limits.get(e, (None, "fifo", 0))))
             ]
             rows = store.due_candidates(s, now=now, limit=limit, exclude_endpoints=saturated)
             heads = store.fifo_heads(s, list({r.endpoint_id for r in rows if r.ordering == "fifo"}))
             chosen: list[str] = []
+            caps: dict[str, int] = {}
             lease_for: dict[str, float] = {}
             for row in rows:
                 cap = self._cap(row.max_in_flight, row.ordering, row.consecutive_failures)
-                if busy[row.endpoint_id] >= cap:
+                if busy[row.endpoint_id] >= self._prefetch(cap):
                     continue
                 if row.ordering == "fifo" and heads.get(row.endpoint_id) != row.id:
                     continue
                 busy[row.endpoint_id] += 1
                 chosen.append(row.id)
+                caps[row.endpoint_id] = cap
                 timeout = row.timeout_seconds or self.settings.request_timeout
-                # The lease must outlive the request (and its recording) or another
-                # worker would send the delivery again while it is still in flight.
-                lease_for[row.id] = max(self.settings.lease_seconds, timeout * 1.5 + 1)
+                # The lease must outlive the wait in the local queue (a few rounds
+                # of requests) plus the request itself, or another worker
+                # would send the delivery again while it is still in our hands.
+                lease_for[row.id] = max(
+                    self.settings.lease_seconds, timeout * (PREFETCH_ROUNDS + 1) + 5
+                )
             for seconds in set(lease_for.values()):
                 ids = [d for d, v in lease_for.items() if v == seconds]
                 store.mark_sending(
@@ -181,9 +221,26 @@ class Worker:
                     lease_expires_at=now + timedelta(seconds=seconds),
                     now=now,
                 )
-            return [job_from_row(row, now) for row in store.jobs(s, chosen)]
+            return [job_from_row(row, now) for row in store.jobs(s, chosen)], caps
+
+    @staticmethod
+    def _prefetch(cap: int) -> int:
+        return 1 if cap == 1 else PREFETCH_ROUNDS * cap
 
     # -- sending -------------------------------------------------------------------
+
+    def _dispatch(self) -> None:
+        """Start queued deliveries while their endpoints have free slots."""
+        limit = self.settings.worker_concurrency
+        for endpoint_id in list(self._queues):
+            queue = self._queues[endpoint_id]
+            cap = self._caps.get(endpoint_id, 1)
+            if self._failures.get(endpoint_id, 0) >= self.rules.probe_after_failures:
+                cap = 1  # started failing since the claim: probe, do not hammer
+            while queue and len(self._in_flight[endpoint_id]) < cap and len(self._tasks) < limit:
+                self._start(queue.popleft())
+            if not queue:
+                del self._queues[endpoint_id]
 
     def _start(self, job: Job) -> None:
         used = self._in_flight[job.endpoint_id]
@@ -199,7 +256,9 @@ class Worker:
         self._in_flight[slot.endpoint_id].discard(slot.index)
         if not self._in_flight[slot.endpoint_id]:
             del self._in_flight[slot.endpoint_id]
-        self._signal.set()
+        self._dispatch()
+        if len(self._queues.get(slot.endpoint_id, ())) < self._caps.get(slot.endpoint_id, 1):
+            self._signal.set()  # this endpoint's queue runs low: claim more
         if not task.cancelled() and task.exception() is not None:
             log.error("delivery task failed", exc_info=task.exception())
 
@@ -209,6 +268,10 @@ class Worker:
         result = await deliver(
             self.producer, self.transport, job, pool_key=f"{slot.endpoint_id}#{slot.index}"
         )
+        if result.decision.action == "succeeded":
+            self._failures.pop(job.endpoint_id, None)
+        elif job.trigger != "test":
+            self._failures[job.endpoint_id] = self._failures.get(job.endpoint_id, 0) + 1
         self._results.append(result)
         self._results_ready.set()
 
@@ -225,8 +288,10 @@ class Worker:
     async def _recorder(self) -> None:
         while True:
             await self._results_ready.wait()
-            # A short pause lets concurrent results share one transaction.
-            await asyncio.sleep(0.002)
+            # A short pause lets concurrent results share one transaction; the
+            # delay is invisible to receivers (the request has been made).
+            if len(self._results) < self.settings.worker_batch_size:
+                await asyncio.sleep(0.01)
             await self._flush()
 
     async def _flush(self) -> None:
@@ -236,7 +301,6 @@ class Worker:
         batch, self._results = self._results, []
         await self._db(self.producer.record_results, batch, self.owner)
         self.delivered += len(batch)
-        self._signal.set()
 
     # -- shutdown ------------------------------------------------------------------
 
@@ -253,9 +317,12 @@ class Worker:
         await asyncio.gather(recorder, return_exceptions=True)
         await self._flush()
         released = [job.delivery_id for _, job in unfinished]
+        released += [job.delivery_id for queue in self._queues.values() for job in queue]
+        self._queues.clear()
         if released:
             await self._db(self.producer.release_deliveries, released, self.owner)
         await self.transport.aclose()
+        self._db_thread.shutdown(wait=False)
 
     # -- database access -----------------------------------------------------------
 
@@ -270,7 +337,10 @@ class Worker:
             reraise=True,
         ):
             with attempt:
-                return await asyncio.to_thread(func, *args)
+                if self._inline_db:
+                    return func(*args)
+                loop = asyncio.get_running_loop()
+                return await loop.run_in_executor(self._db_thread, func, *args)
         raise AssertionError("unreachable")
 
 

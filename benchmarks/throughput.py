@@ -1,0 +1,237 @@
+"""Delivery throughput, latency and memory, against a local receiver.
+
+Measured in one run, so the figures compare on the same machine:
+
+(a) the raw client ceiling: the same transport (one httpx client per
+    in-flight slot), signing every request, no store;
+(b) end to end on SQLite: N events sent, then a worker delivers them until
+    every delivery has succeeded; and a fan-out case (events x endpoints);
+plus send()-to-receipt latency at a light steady load and the peak RSS of a
+worker process working through a large backlog.
+
+Run: ``python benchmarks/throughput.py [--events 20000] [--rss-backlog 100000]``.
+Everything stays on 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import httpx
+
+from producer import Producer
+from producer.signing import build_headers, generate_secret
+from producer.transport import Request, Transport, TransportConfig
+from producer.worker import Worker
+
+HERE = Path(__file__).resolve().parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class ReceiverProcess:
+    """The fast receiver in its own process (so it does not share our GIL)."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.proc = subprocess.Popen(
+            [sys.executable, str(HERE / "fast_receiver.py"), str(self.port)],
+            stdout=subprocess.PIPE,
+        )
+        assert self.proc.stdout is not None
+        self.proc.stdout.readline()
+        self.url = f"http://127.0.0.1:{self.port}/hooks"
+
+    def stats(self) -> dict:
+        return httpx.get(f"http://127.0.0.1:{self.port}/stats", timeout=30).json()
+
+    def reset(self) -> None:
+        httpx.request("DELETE", f"http://127.0.0.1:{self.port}/stats", timeout=30)
+
+    def close(self) -> None:
+        self.proc.terminate()
+        self.proc.wait()
+
+
+async def raw_ceiling(url: str, requests: int, slots: int) -> float:
+    """Requests/s of the bare transport with ``slots`` concurrent senders."""
+    transport = Transport(TransportConfig(max_connections_per_client=1))
+    secret = generate_secret()
+    body = json.dumps({"id": "msg_x", "type": "a.b", "data": {"pad": "x" * 800}}).encode()
+    per_slot = requests // slots
+
+    async def sender(slot: int) -> None:
+        for i in range(per_slot):
+            headers = {
+                "content-type": "application/json",
+                **build_headers([secret], f"msg_{slot}_{i}", int(time.time()), body),
+            }
+            response = await transport.send(Request(url, headers, body, pool_key=f"ep#{slot}"))
+            assert response.status_code == 200, response
+
+    started = time.perf_counter()
+    await asyncio.gather(*(sender(s) for s in range(slots)))
+    elapsed = time.perf_counter() - started
+    await transport.aclose()
+    return per_slot * slots / elapsed
+
+
+def fill(producer: Producer, events: int) -> None:
+    data = {"pad": "x" * 800}
+    for start in range(0, events, 1000):
+        producer.send_many(
+            [("invoice.paid", {**data, "i": i}) for i in range(start, min(events, start + 1000))]
+        )
+
+
+async def drain(producer: Producer, expected: int) -> float:
+    """Run a worker until ``expected`` deliveries are recorded; deliveries/s."""
+    worker = Worker(producer)
+    started = time.perf_counter()
+    task = asyncio.create_task(worker.run())
+    while worker.delivered < expected:
+        await asyncio.sleep(0.05)
+    elapsed = time.perf_counter() - started
+    worker.stop()
+    await task
+    return expected / elapsed
+
+
+def end_to_end(
+    url: str, events: int, endpoints: int, db_dir: str, name: str
+) -> tuple[float, float]:
+    producer = Producer(f"sqlite:///{db_dir}/{name}.db", auto_migrate=True)
+    for _ in range(endpoints):
+        producer.create_endpoint(url)
+    started = time.perf_counter()
+    fill(producer, events)
+    send_rate = events / (time.perf_counter() - started)
+    rate = asyncio.run(drain(producer, events * endpoints))
+    left = producer.list_deliveries(status="pending", limit=1).data
+    assert not left, "deliveries left pending"
+    producer.close()
+    return rate, send_rate
+
+
+def latency(
+    receiver: ReceiverProcess, db_dir: str, count: int, interval: float
+) -> tuple[float, float]:
+    """send()-to-receipt latency (ms) at a steady light load, worker in a thread."""
+    producer = Producer(f"sqlite:///{db_dir}/latency.db", auto_migrate=True)
+    producer.create_endpoint(receiver.url)
+    receiver.reset()
+    sent: dict[str, float] = {}
+    with producer.start_worker_thread():
+        time.sleep(0.5)
+        for i in range(count):
+            at = time.time()
+            message = producer.send("invoice.paid", {"i": i})
+            sent[message.id] = at
+            time.sleep(interval)
+        time.sleep(1)
+    arrivals = receiver.stats()["arrivals"]
+    producer.close()
+    delays = sorted((arrivals[m] - t) * 1000 for m, t in sent.items() if m in arrivals)
+    assert len(delays) == count, f"{count - len(delays)} events did not arrive"
+    return statistics.median(delays), delays[int(len(delays) * 0.99) - 1]
+
+
+def worker_rss(url: str, db_dir: str, backlog: int) -> tuple[float, float, float]:
+    """Peak RSS (MB) of a `webhooks worker` process with ``backlog`` pending deliveries."""
+    database = f"sqlite:///{db_dir}/rss.db"
+    producer = Producer(database, auto_migrate=True)
+    producer.create_endpoint(url)
+    fill(producer, backlog)
+    env = {**os.environ, "WEBHOOKS_DATABASE_URL": database}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "producer.cli", "worker"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    peak = 0.0
+    started = time.perf_counter()
+    done = False
+    while not done and time.perf_counter() - started < 600:
+        time.sleep(0.25)
+        peak = max(peak, _rss_mb(proc.pid))
+        done = not producer.list_deliveries(status="pending", limit=1).data and not (
+            producer.list_deliveries(status="sending", limit=1).data
+        )
+    elapsed = time.perf_counter() - started
+    proc.terminate()
+    proc.wait()
+    producer.close()
+    return peak, elapsed, backlog / elapsed
+
+
+def _rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=20_000)
+    parser.add_argument("--fanout-events", type=int, default=2_000)
+    parser.add_argument("--fanout-endpoints", type=int, default=10)
+    parser.add_argument("--latency-events", type=int, default=300)
+    parser.add_argument("--rss-backlog", type=int, default=100_000)
+    args = parser.parse_args()
+
+    receiver = ReceiverProcess()
+    db_dir = tempfile.mkdtemp(prefix="webhooks-bench-")
+    try:
+        slots = 10  # one endpoint: its default in-flight cap
+        ceiling = asyncio.run(raw_ceiling(receiver.url, 5_000, slots))
+        print(f"(a) raw client ceiling, {slots} in flight:      {ceiling:8.0f} req/s")
+        rate, send_rate = end_to_end(receiver.url, args.events, 1, db_dir, "single")
+        print(f"    send_many() into SQLite:                 {send_rate:8.0f} events/s")
+        print(f"(b) end to end, {args.events} events, 1 endpoint: {rate:8.0f} deliveries/s")
+        print(f"    ratio b/a:                               {rate / ceiling:8.2f}")
+
+        fan_slots = 64  # the worker's default concurrency
+        fan_ceiling = asyncio.run(raw_ceiling(receiver.url, 6_400, fan_slots))
+        total = args.fanout_events * args.fanout_endpoints
+        fan_rate, _ = end_to_end(
+            receiver.url, args.fanout_events, args.fanout_endpoints, db_dir, "fanout"
+        )
+        print(f"(a) raw client ceiling, {fan_slots} in flight:      {fan_ceiling:8.0f} req/s")
+        print(
+            f"(b) fan-out {args.fanout_events} x {args.fanout_endpoints} = {total} deliveries: "
+            f"{fan_rate:8.0f} deliveries/s, ratio {fan_rate / fan_ceiling:.2f}"
+        )
+
+        p50, p99 = latency(receiver, db_dir, args.latency_events, 0.02)
+        print(f"latency send()->receipt at ~50 events/s:     p50 {p50:.1f} ms, p99 {p99:.1f} ms")
+
+        if args.rss_backlog:
+            peak, elapsed, rss_rate = worker_rss(receiver.url, db_dir, args.rss_backlog)
+            print(
+                f"worker RSS with {args.rss_backlog} pending deliveries: peak {peak:.0f} MB "
+                f"(drained in {elapsed:.0f} s, {rss_rate:.0f}/s)"
+            )
+    finally:
+        receiver.close()
+
+
+if __name__ == "__main__":
+    threading.excepthook = lambda a: print("thread error:", a.exc_value)
+    main()
