@@ -137,13 +137,15 @@ class Receiver:
     # -- lifecycle ---------------------------------------------------------------
 
     def start(self) -> Receiver:
+        return self.start_app(self)
+
+    def start_app(self, app: Any) -> Receiver:
+        """Serve ``app`` instead of the recording receiver (for odd servers)."""
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind(("127.0.0.1", 0))
         self.port = sock.getsockname()[1]
-        config = uvicorn.Config(
-            self, log_level="error", lifespan="off", timeout_graceful_shutdown=1
-        )
+        config = uvicorn.Config(app, log_level="error", lifespan="off", timeout_graceful_shutdown=1)
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(
             target=self._server.run, kwargs={"sockets": [sock]}, daemon=True

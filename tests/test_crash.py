@@ -65,8 +65,10 @@ def test_sigkill_mid_run_loses_nothing_and_repeats_only_in_flight(database_url):
         second = _worker(database_url)
         try:
             wait_until(
-                lambda: producer.list_deliveries(status="succeeded", limit=1).data
-                and _count_not_succeeded(producer) == 0,
+                lambda: (
+                    producer.list_deliveries(status="succeeded", limit=1).data
+                    and _count_not_succeeded(producer) == 0
+                ),
                 timeout=120,
                 what="all deliveries succeeded",
             )
