@@ -1,0 +1,121 @@
+"""The ``webhooks`` command line."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+import time
+
+import httpx
+import pytest
+from click.testing import CliRunner
+
+from producer import Producer
+from producer.cli import main
+from producer.signing import build_headers, generate_secret
+
+
+@pytest.fixture
+def run(database_url):
+    runner = CliRunner()
+
+    def invoke(*args: str):
+        return runner.invoke(main, ["--database-url", database_url, *args], catch_exceptions=False)
+
+    invoke("db", "upgrade")
+    return invoke
+
+
+def test_db_upgrade_reports_the_revision(run):
+    result = run("db", "upgrade")
+    assert result.exit_code == 0 and "revision 0001" in result.output
+
+
+def test_keys_create_prints_only_the_key(run, database_url):
+    result = run("keys", "create", "--tenant", "acme")
+    key = result.stdout.strip()
+    assert result.exit_code == 0 and key.startswith("whk_") and "\n" not in key
+    principal = Producer(database_url).authenticate(key)
+    assert principal is not None and principal.tenant == "acme"
+
+
+def test_endpoints_add_then_list(run):
+    added = run(
+        "endpoints", "add", "https://r.example/h", "--event-type", "invoice.*", "--tenant", "acme"
+    )
+    assert added.exit_code == 0
+    endpoint_id = added.output.split()[1]
+    assert "secret: whsec_" in added.output
+    listed = run("endpoints", "list")
+    assert endpoint_id in listed.output and "invoice.*" in listed.output and "acme" in listed.output
+
+
+def test_send_prints_the_message_and_its_fan_out(run):
+    run("endpoints", "add", "https://r.example/h")
+    result = run("send", "invoice.paid", "--data", '{"amount": 3}')
+    assert result.exit_code == 0
+    assert result.output.startswith("msg_") and "(1 deliveries)" in result.output
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["send", "invoice.paid", "--data", "{not json"], "--data is not valid JSON"),
+        (["send", "not valid", "--data", "{}"], "event_type"),
+        (["endpoints", "add", "ftp://x"], "url: scheme must be"),
+    ],
+)
+def test_errors_are_one_line_and_a_nonzero_exit(run, args, message):
+    result = run(*args)
+    assert result.exit_code == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0]
+
+
+def test_unreachable_database_is_one_line(tmp_path):
+    runner = CliRunner()
+    result = runner.invoke(
+        main,
+        ["--database-url", "postgresql://nobody@127.0.0.1:1/none", "endpoints", "list"],
+    )
+    assert result.exit_code == 1
+    assert result.stderr.startswith("error: database error:") and result.stderr.count("\n") == 1
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_listen_prints_each_webhook_and_whether_it_verifies():
+    secret = generate_secret()
+    port = _free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "producer.cli", "listen", "--port", str(port), "--secret", secret],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        assert "Listening on" in proc.stdout.readline()
+        body = json.dumps({"id": "msg_1", "type": "invoice.paid", "data": {}}).encode()
+        good = build_headers([secret], "msg_1", int(time.time()), body)
+        url = f"http://127.0.0.1:{port}/hooks"
+        for _ in range(50):
+            try:
+                ok = httpx.post(url, content=body, headers=good)
+                break
+            except httpx.ConnectError:
+                time.sleep(0.1)
+        bad = httpx.post(url, content=body + b" ", headers=good)
+        assert (ok.status_code, bad.status_code) == (200, 401)
+    finally:
+        proc.terminate()
+        output = proc.communicate(timeout=10)[0]
+    assert "type: invoice.paid" in output
+    assert "signature: valid" in output
+    assert "signature: INVALID (no matching signature)" in output
