@@ -980,7 +980,12 @@ class Producer:
         with self.store.transaction() as s:
             self.store.insert_attempts(s, attempts)
             self.store.finish_deliveries(s, updates)
-            for row in self.store.endpoints_for_update(s, list(by_endpoint)):
+            # Endpoints whose attempts all succeeded need no change unless they
+            # were failing before: one light query spares loading the rest.
+            clean = [e for e, outcomes in by_endpoint.items() if all(o.succeeded for o in outcomes)]
+            touched = set(by_endpoint) - set(clean)
+            touched |= self.store.endpoints_with_failures(s, clean)
+            for row in self.store.endpoints_for_update(s, sorted(touched)):
                 state, health_events = apply_outcomes(
                     _health_state(row), by_endpoint[row.id], self._health_rules, now
                 )

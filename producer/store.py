@@ -550,6 +550,18 @@ class Store:
             stmt = stmt.with_for_update()
         return list(session.scalars(stmt))
 
+    def endpoints_with_failures(self, session: Session, endpoint_ids: Sequence[str]) -> set[str]:
+        """Which of these endpoints have a failure streak."""
+        if not endpoint_ids:
+            return set()
+        return set(
+            session.scalars(
+                select(EndpointRow.id).where(
+                    EndpointRow.id.in_(list(endpoint_ids)), EndpointRow.consecutive_failures > 0
+                )
+            )
+        )
+
     def failing_endpoints(self, session: Session) -> list[EndpointRow]:
         """Enabled endpoints with a failure streak (for the periodic health check)."""
         return list(

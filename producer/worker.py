@@ -291,7 +291,7 @@ class Worker:
             # A short pause lets concurrent results share one transaction; the
             # delay is invisible to receivers (the request has been made).
             if len(self._results) < self.settings.worker_batch_size:
-                await asyncio.sleep(0.01)
+                await asyncio.sleep(0.025)
             await self._flush()
 
     async def _flush(self) -> None:
