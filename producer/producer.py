@@ -561,6 +561,7 @@ class Producer:
             row.failing_since = None
             row.consecutive_failures = 0
             row.updated_at = now
+            self.store.notify_due(s)
             s.flush()
             result = _endpoint(row)
         self._wake()
@@ -762,6 +763,8 @@ class Producer:
                     "a concurrent request with the same idempotency key failed; retry"
                 ) from None
             return self._replay(s, existing, request_hash)
+        if deliveries:
+            self.store.notify_due(s)
         return _message(row, len(deliveries))
 
     def _replay(self, s: Session, existing: MessageRow, request_hash: str) -> Message:
@@ -1080,6 +1083,7 @@ class Producer:
             row.next_attempt_at = now
             row.next_trigger = "manual"
             row.updated_at = now
+            self.store.notify_due(s)
             s.flush()
             result = _delivery(row)
         self._wake()
@@ -1131,6 +1135,7 @@ class Producer:
             row.next_attempt_at = now
             row.next_trigger = "manual"
             row.updated_at = now
+            self.store.notify_due(s)
             s.flush()
             result = _delivery(row)
         self._wake()
@@ -1152,6 +1157,8 @@ class Producer:
         with self.store.transaction() as s:
             self.store.get_endpoint(s, endpoint_id, tenant=tenant)
             count = self.store.requeue_failed(s, endpoint_id, since, until, now)
+            if count:
+                self.store.notify_due(s)
         if count:
             self._wake()
         return count

@@ -14,7 +14,7 @@ from contextlib import AbstractContextManager, contextmanager, nullcontext
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import Select, func, select, update
+from sqlalchemy import Select, func, select, text, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
@@ -32,6 +32,8 @@ from producer.models import (
 __all__ = ["DuplicateIdempotencyKey", "Store"]
 
 RowT = TypeVar("RowT")
+
+NOTIFY_CHANNEL = "webhooks_due"
 
 MAX_PAGE_SIZE = 250
 
@@ -340,6 +342,50 @@ class Store:
             endpoint_id: n
             for endpoint_id, n in session.execute(stmt.group_by(DeliveryRow.endpoint_id))
         }
+
+    @property
+    def row_locks(self) -> bool:
+        """Whether the database has row locks (PostgreSQL) rather than one
+        writer at a time (SQLite)."""
+        return self.engine.dialect.name == "postgresql"
+
+    def notify_due(self, session: Session) -> None:
+        """Wake idle workers of other processes when this transaction commits
+        (PostgreSQL ``NOTIFY``; a no-op elsewhere, where polling finds the work)."""
+        if self.row_locks:
+            session.execute(text("SELECT pg_notify(:channel, '')"), {"channel": NOTIFY_CHANNEL})
+
+    def lock_endpoints(self, session: Session, endpoint_ids: set[str]) -> set[str]:
+        """Lock endpoint rows for this transaction, skipping those locked by
+        another; returns the ids locked."""
+        if not endpoint_ids:
+            return set()
+        return set(
+            session.scalars(
+                select(EndpointRow.id)
+                .where(EndpointRow.id.in_(sorted(endpoint_ids)))
+                .order_by(EndpointRow.id)
+                .with_for_update(skip_locked=True)
+            )
+        )
+
+    def endpoints_leased_by_others(
+        self, session: Session, endpoint_ids: set[str], *, owner: str
+    ) -> set[str]:
+        """Which of these endpoints have deliveries leased to another worker."""
+        if not endpoint_ids:
+            return set()
+        return set(
+            session.scalars(
+                select(DeliveryRow.endpoint_id)
+                .where(
+                    DeliveryRow.status == "sending",
+                    DeliveryRow.endpoint_id.in_(sorted(endpoint_ids)),
+                    DeliveryRow.lease_owner != owner,
+                )
+                .distinct()
+            )
+        )
 
     def endpoint_limits(
         self, session: Session, endpoint_ids: Sequence[str]

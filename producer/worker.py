@@ -34,6 +34,7 @@ from tenacity import (
 from producer.delivery import DeliveryResult, Job, deliver, job_from_row
 from producer.health import HealthRules, is_probing
 from producer.ids import new_id
+from producer.store import NOTIFY_CHANNEL
 from producer.transport import Transport, TransportConfig
 
 if TYPE_CHECKING:
@@ -126,12 +127,41 @@ class Worker:
         loop = asyncio.get_running_loop()
         remove = self.producer.on_send(lambda: loop.call_soon_threadsafe(self._signal.set))
         recorder = asyncio.create_task(self._recorder(), name="webhooks-recorder")
+        listener = (
+            asyncio.create_task(self._listen(), name="webhooks-listen")
+            if self.producer.store.row_locks
+            else None
+        )
         try:
             await self._db(self.producer.reclaim_expired_leases)
             await self._loop()
         finally:
             remove()
+            if listener is not None:
+                listener.cancel()
+                await asyncio.gather(listener, return_exceptions=True)
             await self._shutdown(recorder)
+
+    async def _listen(self) -> None:
+        """Wake on PostgreSQL notifications from senders in other processes;
+        reconnect whenever the connection drops (polling covers the gap)."""
+        import psycopg
+
+        url = self.producer.engine.url.set(drivername="postgresql")
+        conninfo = url.render_as_string(hide_password=False)
+        async for attempt in AsyncRetrying(
+            retry=retry_if_exception(lambda e: isinstance(e, psycopg.Error | OSError)),
+            wait=wait_exponential(multiplier=0.2, max=5),
+            stop=stop_never,
+            before_sleep=before_sleep_log(log, logging.WARNING),
+        ):
+            with attempt:
+                conn = await psycopg.AsyncConnection.connect(conninfo, autocommit=True)
+                async with conn:
+                    await conn.execute(f"LISTEN {NOTIFY_CHANNEL}")
+                    self._signal.set()  # work may have arrived while we were away
+                    async for _ in conn.notifies():
+                        self._signal.set()
 
     # -- claiming ------------------------------------------------------------------
 
@@ -180,18 +210,25 @@ class Worker:
         producer, store = self.producer, self.producer.store
         now = producer.clock()
         with store.transaction() as s:
-            busy: defaultdict[str, int] = defaultdict(int)
-            for endpoint_id, n in store.sending_counts(s, exclude_owner=self.owner).items():
-                busy[endpoint_id] += n
-            for endpoint_id, n in local.items():
-                busy[endpoint_id] += n
-            limits = store.endpoint_limits(s, [e for e, n in busy.items() if n])
-            saturated = [
+            # An endpoint is served by one worker at a time: whoever holds
+            # leases on it keeps it. In-flight caps, FIFO order and rate limits
+            # then hold across all workers without a database write per request.
+            others = store.sending_counts(s, exclude_owner=self.owner)
+            limits = store.endpoint_limits(s, list(local))
+            full = [
                 e
-                for e, n in busy.items()
-                if n and n >= self._prefetch(self._cap(*limits.get(e, (None, "fifo", 0))))
+                for e, n in local.items()
+                if n >= self._prefetch(self._cap(*limits.get(e, (None, "fifo", 0))))
             ]
-            rows = store.due_candidates(s, now=now, limit=limit, exclude_endpoints=saturated)
+            rows = store.due_candidates(s, now=now, limit=limit, exclude_endpoints=[*others, *full])
+            if rows and store.row_locks:
+                # Two workers may both have seen an endpoint as free: lock the
+                # endpoint rows (skipping ones another claim holds) and look
+                # again, now that every earlier claim has committed.
+                mine = store.lock_endpoints(s, {r.endpoint_id for r in rows})
+                mine -= store.endpoints_leased_by_others(s, mine, owner=self.owner)
+                rows = [r for r in rows if r.endpoint_id in mine]
+            busy: defaultdict[str, int] = defaultdict(int, local)
             heads = store.fifo_heads(s, list({r.endpoint_id for r in rows if r.ordering == "fifo"}))
             chosen: list[str] = []
             caps: dict[str, int] = {}
@@ -289,8 +326,11 @@ class Worker:
         while True:
             await self._results_ready.wait()
             # A short pause lets concurrent results share one transaction; the
-            # delay is invisible to receivers (the request has been made).
-            if len(self._results) < self.settings.worker_batch_size:
+            # delay is invisible to receivers (the request has been made). A
+            # one-at-a-time endpoint (FIFO, probing) waits for the record
+            # before its next delivery may be claimed, so it goes at once.
+            urgent = any(self._caps.get(r.job.endpoint_id) == 1 for r in self._results)
+            if not urgent and len(self._results) < self.settings.worker_batch_size:
                 await asyncio.sleep(0.025)
             await self._flush()
 
@@ -301,6 +341,8 @@ class Worker:
         batch, self._results = self._results, []
         await self._db(self.producer.record_results, batch, self.owner)
         self.delivered += len(batch)
+        if any(self._caps.get(r.job.endpoint_id) == 1 for r in batch):
+            self._signal.set()  # the next one in line can be claimed now
 
     # -- shutdown ------------------------------------------------------------------
 

@@ -60,6 +60,8 @@ class Receiver:
         self._scripts: dict[str, deque[int]] = defaultdict(deque)
         self._hanging: set[str] = set()
         self._slow: dict[str, float] = {}
+        self._active: dict[str, int] = defaultdict(int)
+        self.max_concurrent: dict[str, int] = defaultdict(int)
         self._cond = threading.Condition()
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
@@ -121,10 +123,16 @@ class Receiver:
             self.requests.append(Received(path, headers, body))
             self._cond.notify_all()
             status = self._scripts[path].popleft() if self._scripts[path] else 200
-        if path in self._hanging:
-            await asyncio.sleep(3600)
-        if path in self._slow:
-            await asyncio.sleep(self._slow[path])
+            self._active[path] += 1
+            self.max_concurrent[path] = max(self.max_concurrent[path], self._active[path])
+        try:
+            if path in self._hanging:
+                await asyncio.sleep(3600)
+            if path in self._slow:
+                await asyncio.sleep(self._slow[path])
+        finally:
+            with self._cond:
+                self._active[path] -= 1
         await send(
             {
                 "type": "http.response.start",

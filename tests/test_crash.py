@@ -21,13 +21,15 @@ from tests.test_delivery import wait_until
 MESSAGES = 2000
 
 
-def _worker(database_url: str) -> subprocess.Popen[bytes]:
+def start_worker(database_url: str, **settings: str) -> subprocess.Popen[bytes]:
+    """A ``webhooks worker`` process; ``settings`` become WEBHOOKS_* variables."""
     env = {
         **os.environ,
         "WEBHOOKS_DATABASE_URL": database_url,
         "WEBHOOKS_LEASE_SECONDS": "2",
         "WEBHOOKS_REQUEST_TIMEOUT": "1",
         "WEBHOOKS_WORKER_POLL_INTERVAL": "0.1",
+        **{f"WEBHOOKS_{k.upper()}": v for k, v in settings.items()},
     }
     return subprocess.Popen(
         [sys.executable, "-m", "producer.cli", "worker"],
@@ -49,7 +51,7 @@ def test_sigkill_mid_run_loses_nothing_and_repeats_only_in_flight(database_url):
             sent += producer.send_many(events, tenant=tenant)
         expected = {m.id for m in sent}
 
-        first = _worker(database_url)
+        first = start_worker(database_url)
         try:
             receiver.wait_for(MESSAGES // 4, timeout=60)
         finally:
@@ -62,7 +64,7 @@ def test_sigkill_mid_run_loses_nothing_and_repeats_only_in_flight(database_url):
         }
         assert in_flight, "nothing was in flight at the kill"
 
-        second = _worker(database_url)
+        second = start_worker(database_url)
         try:
             wait_until(
                 lambda: (
