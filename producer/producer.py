@@ -138,6 +138,7 @@ class Producer:
         self.converters = ConverterRegistry()
         self._wake_callbacks: list[Callable[[], None]] = []
         self._event_callbacks: list[Callable[[str, dict[str, Any]], None]] = []
+        self._attempt_callbacks: list[Callable[[str, float], None]] = []
         self.transport_factory: Callable[[str], Any] | None = None
         """Optional ``pool_key -> httpx.AsyncBaseTransport`` used for delivery."""
         self._health_rules = HealthRules(
@@ -997,6 +998,9 @@ class Producer:
                     events.append((e.type, row.tenant, {"endpoint_id": row.id, **e.data}))
             self._send_operational(s, events)
         self._emit(events)
+        for callback in list(self._attempt_callbacks):
+            for r in results:
+                callback(r.decision.action, r.response.duration_ms)
 
     def _send_operational(self, s: Session, events: list[tuple[str, str, dict[str, Any]]]) -> None:
         ops = self.settings.operations_tenant
@@ -1018,6 +1022,24 @@ class Producer:
                     callback(event_type, {**data, "tenant": tenant})
                 except Exception:
                     _log.exception("operational event callback failed for %s", event_type)
+
+    def on_attempt(self, callback: Callable[[str, float], None]) -> Callable[[], None]:
+        """Call ``callback(outcome, duration_ms)`` for every attempt recorded by
+        this process; ``outcome`` is ``succeeded``, ``retry`` or ``failed``.
+        Meant for metrics. Returns a function that removes it."""
+        self._attempt_callbacks.append(callback)
+        return lambda: self._attempt_callbacks.remove(callback)
+
+    def metrics_snapshot(self) -> dict[str, Any]:
+        """Counts for monitoring: deliveries by status, due queue depth and
+        disabled endpoints."""
+        now = self.clock()
+        with self.store.transaction() as s:
+            return {
+                "deliveries": self.store.delivery_counts(s),
+                "queue_depth": self.store.due_count(s, now),
+                "endpoints_disabled": self.store.disabled_endpoint_count(s),
+            }
 
     def evaluate_endpoint_health(self) -> int:
         """Disable endpoints whose failure streak passed the thresholds even

@@ -636,6 +636,24 @@ class Store:
             or 0
         )
 
+    def delivery_counts(self, session: Session) -> dict[str, int]:
+        """Every delivery counted by status."""
+        rows = session.execute(
+            select(DeliveryRow.status, func.count()).group_by(DeliveryRow.status)
+        )
+        return {status: n for status, n in rows}
+
+    def disabled_endpoint_count(self, session: Session) -> int:
+        """Live endpoints that are disabled."""
+        return int(
+            session.scalar(
+                select(func.count())
+                .select_from(EndpointRow)
+                .where(EndpointRow.status == "disabled", EndpointRow.deleted_at.is_(None))
+            )
+            or 0
+        )
+
     def purge(self, session: Session, before: datetime, *, batch: int = 5000) -> tuple[int, int]:
         """Delete attempts older than ``before`` and messages older than
         ``before`` none of whose deliveries is still pending or sending.

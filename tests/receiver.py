@@ -1,12 +1,21 @@
-"""A real HTTP receiver on 127.0.0.1 for delivery tests.
+"""Real HTTP servers on 127.0.0.1 for tests that need a socket, not a mock.
 
-It runs a tiny ASGI app under uvicorn in a background thread, records every
-request, and answers according to a per-path script:
+Two helpers:
 
-- ``receiver.script("/flaky", [500, 500, 200])``: those statuses in turn,
-  then 200;
-- ``receiver.hang("/stuck")``: never answer (until the server stops);
-- any other path: 200.
+- :class:`LocalServer` runs any ASGI app under uvicorn in a background thread
+  (for odd servers: endless bodies, answers that never finish, ...)::
+
+      with LocalServer(app) as base_url:
+          ...  # base_url is "http://127.0.0.1:<port>"
+
+- :class:`Receiver` is a webhook receiver built on it. It records every
+  request and answers according to a per-path script:
+
+  - ``receiver.script("/flaky", [500, 500, 200])``: those statuses in turn,
+    then 200;
+  - ``receiver.hang("/stuck")``: never answer (until the server stops);
+  - ``receiver.slow("/slow", 0.5)``: answer 200 after a pause;
+  - any other path: 200.
 
 Signatures are checked by the tests with the third-party ``standardwebhooks``
 package, never with the code under test.
@@ -27,6 +36,84 @@ import uvicorn
 from standardwebhooks.webhooks import Webhook
 
 
+class LocalServer:
+    """Serve an ASGI app on 127.0.0.1 with uvicorn in a background thread.
+
+    The port is picked by binding a socket to port 0 and handing that very
+    socket to uvicorn, so no other process can take it in between.
+    :meth:`start` returns the base URL; :meth:`stop` shuts down without
+    waiting for requests that never finish. Usable as a context manager,
+    which yields the base URL.
+    """
+
+    def __init__(self, app: Any, *, startup_timeout: float = 10) -> None:
+        self.app = app
+        self.startup_timeout = startup_timeout
+        self.port = 0
+        self._server: uvicorn.Server | None = None
+        self._thread: threading.Thread | None = None
+        self._socket: socket.socket | None = None
+
+    @property
+    def base_url(self) -> str:
+        """``http://127.0.0.1:<port>``, without a trailing slash."""
+        return f"http://127.0.0.1:{self.port}"
+
+    def url(self, path: str = "/") -> str:
+        """The absolute URL of ``path`` on this server."""
+        return self.base_url + path
+
+    def start(self) -> str:
+        """Start serving and wait until the server accepts connections."""
+        if self._server is not None:
+            raise RuntimeError("server already started")
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(("127.0.0.1", 0))
+        self._socket = sock
+        self.port = sock.getsockname()[1]
+        config = uvicorn.Config(
+            self.app,
+            host="127.0.0.1",
+            port=self.port,
+            log_level="warning",
+            lifespan="off",
+            # Hanging test requests must not hold up the shutdown for long.
+            timeout_graceful_shutdown=1,
+        )
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(
+            target=self._server.run, kwargs={"sockets": [sock]}, daemon=True
+        )
+        self._thread.start()
+        deadline = time.monotonic() + self.startup_timeout
+        while not self._server.started:
+            if not self._thread.is_alive():
+                raise RuntimeError("server thread exited during startup")
+            if time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError("server did not start in time")
+            time.sleep(0.01)
+        return self.base_url
+
+    def stop(self) -> None:
+        """Stop serving; requests still in progress are dropped."""
+        if self._server is not None:
+            self._server.should_exit = True
+            self._server.force_exit = True
+        if self._thread is not None:
+            self._thread.join(10)
+        if self._socket is not None:
+            self._socket.close()
+        self._server = self._thread = self._socket = None
+
+    def __enter__(self) -> str:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
 @dataclass
 class Received:
     """One request as the receiver saw it."""
@@ -38,6 +125,7 @@ class Received:
 
     @property
     def webhook_id(self) -> str:
+        """The ``webhook-id`` header."""
         return self.headers["webhook-id"]
 
     def verify(self, secret: str) -> None:
@@ -63,8 +151,7 @@ class Receiver:
         self._active: dict[str, int] = defaultdict(int)
         self.max_concurrent: dict[str, int] = defaultdict(int)
         self._cond = threading.Condition()
-        self._server: uvicorn.Server | None = None
-        self._thread: threading.Thread | None = None
+        self._server: LocalServer | None = None
         self.port = 0
 
     # -- behaviour ---------------------------------------------------------------
@@ -85,11 +172,13 @@ class Receiver:
         return self.url(path)
 
     def url(self, path: str = "/") -> str:
+        """The absolute URL of ``path`` on this receiver."""
         return f"http://127.0.0.1:{self.port}{path}"
 
     # -- inspection --------------------------------------------------------------
 
     def received(self, path: str | None = None) -> list[Received]:
+        """The requests received so far (to ``path``, if given)."""
         with self._cond:
             return [r for r in self.requests if path is None or r.path == path]
 
@@ -145,33 +234,20 @@ class Receiver:
     # -- lifecycle ---------------------------------------------------------------
 
     def start(self) -> Receiver:
+        """Serve the recording receiver; returns ``self``."""
         return self.start_app(self)
 
     def start_app(self, app: Any) -> Receiver:
         """Serve ``app`` instead of the recording receiver (for odd servers)."""
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(("127.0.0.1", 0))
-        self.port = sock.getsockname()[1]
-        config = uvicorn.Config(app, log_level="error", lifespan="off", timeout_graceful_shutdown=1)
-        self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(
-            target=self._server.run, kwargs={"sockets": [sock]}, daemon=True
-        )
-        self._thread.start()
-        deadline = time.monotonic() + 10
-        while not self._server.started:
-            if time.monotonic() > deadline:
-                raise RuntimeError("receiver did not start")
-            time.sleep(0.01)
+        self._server = LocalServer(app)
+        self._server.start()
+        self.port = self._server.port
         return self
 
     def stop(self) -> None:
+        """Stop the server; requests still hanging are dropped."""
         if self._server is not None:
-            self._server.should_exit = True
-            self._server.force_exit = True
-        if self._thread is not None:
-            self._thread.join(10)
+            self._server.stop()
 
     def __enter__(self) -> Receiver:
         return self.start()

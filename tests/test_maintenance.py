@@ -100,3 +100,18 @@ def test_worker_retries_transient_database_errors(database_url):
             await worker.transport.aclose()
 
     assert asyncio.run(go()) == "answered" and len(calls) == 3
+
+
+def test_metrics_snapshot_counts_deliveries_queue_and_disabled_endpoints(database_url):
+    producer = Producer(database_url, auto_migrate=True)
+    a = producer.create_endpoint(URL)
+    b = producer.create_endpoint(URL)
+    producer.send("a.b", {})
+    producer.disable_endpoint(b.id)
+    snapshot = producer.metrics_snapshot()
+    assert snapshot == {
+        "deliveries": {"pending": 2},
+        "queue_depth": 1,  # the disabled endpoint's delivery is held, not due
+        "endpoints_disabled": 1,
+    }
+    assert producer.get_endpoint(a.id).status == "enabled"
