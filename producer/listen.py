@@ -64,7 +64,8 @@ def create_listener_app(
             name.decode("latin-1").lower(): value.decode("latin-1")
             for name, value in scope.get("headers", [])
         }
-        status, reply = 200, {"ok": True}
+        status = 200
+        reply: dict[str, Any] = {"ok": True}
         if secret is None:
             verdict = "not checked (no --secret)"
         else:
