@@ -313,12 +313,17 @@ class Worker:
         self._results_ready.set()
 
     async def _rate_limit(self, endpoint_id: str, per_second: float) -> None:
+        """Space requests to an endpoint by ``1 / per_second``, measured on the
+        actual start times: after a stall of the event loop, waiting requests
+        do not all go at once to catch up."""
         loop = asyncio.get_running_loop()
-        now = loop.time()
-        start = max(now, self._rate_next.get(endpoint_id, now))
-        self._rate_next[endpoint_id] = start + 1.0 / per_second
-        if start > now:
-            await asyncio.sleep(start - now)
+        while True:
+            now = loop.time()
+            ready_at = self._rate_next.get(endpoint_id, now)
+            if now >= ready_at:
+                self._rate_next[endpoint_id] = now + 1.0 / per_second
+                return
+            await asyncio.sleep(ready_at - now)
 
     # -- recording -----------------------------------------------------------------
 
