@@ -34,7 +34,7 @@ def run(
     with admin.connect() as conn:
         conn.execute(text(f'CREATE DATABASE "{name}"'))
     url = admin.url.set(database=name).render_as_string(hide_password=False)
-    producer = Producer(url, auto_migrate=True)
+    producer = Producer(url, auto_migrate=True, allowed_cidrs=["127.0.0.0/8"])
     try:
         for _ in range(endpoints):
             producer.create_endpoint(receiver.url)
@@ -43,7 +43,7 @@ def run(
             producer.send_many(
                 [("invoice.paid", {"i": i, "pad": "x" * 800}) for i in range(start, stop)]
             )
-        env = {**os.environ, "WEBHOOKS_DATABASE_URL": url}
+        env = {**os.environ, "WEBHOOKS_DATABASE_URL": url, "WEBHOOKS_ALLOWED_CIDRS": "127.0.0.0/8"}
         started = time.perf_counter()
         procs = [
             subprocess.Popen(

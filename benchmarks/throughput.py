@@ -36,6 +36,7 @@ from producer.transport import Request, Transport, TransportConfig
 from producer.worker import Worker
 
 HERE = Path(__file__).resolve().parent
+LOCAL = ["127.0.0.0/8"]  # the receiver runs on this machine; the guard closes it by default
 
 
 def free_port() -> int:
@@ -115,7 +116,7 @@ async def drain(producer: Producer, expected: int) -> float:
 def end_to_end(
     url: str, events: int, endpoints: int, db_dir: str, name: str
 ) -> tuple[float, float]:
-    producer = Producer(f"sqlite:///{db_dir}/{name}.db", auto_migrate=True)
+    producer = Producer(f"sqlite:///{db_dir}/{name}.db", auto_migrate=True, allowed_cidrs=LOCAL)
     for _ in range(endpoints):
         producer.create_endpoint(url)
     started = time.perf_counter()
@@ -132,7 +133,7 @@ def latency(
     receiver: ReceiverProcess, db_dir: str, count: int, interval: float
 ) -> tuple[float, float]:
     """send()-to-receipt latency (ms) at a steady light load, worker in a thread."""
-    producer = Producer(f"sqlite:///{db_dir}/latency.db", auto_migrate=True)
+    producer = Producer(f"sqlite:///{db_dir}/latency.db", auto_migrate=True, allowed_cidrs=LOCAL)
     producer.create_endpoint(receiver.url)
     receiver.reset()
     sent: dict[str, float] = {}
@@ -154,10 +155,10 @@ def latency(
 def worker_rss(url: str, db_dir: str, backlog: int) -> tuple[float, float, float]:
     """Peak RSS (MB) of a `webhooks worker` process with ``backlog`` pending deliveries."""
     database = f"sqlite:///{db_dir}/rss.db"
-    producer = Producer(database, auto_migrate=True)
+    producer = Producer(database, auto_migrate=True, allowed_cidrs=LOCAL)
     producer.create_endpoint(url)
     fill(producer, backlog)
-    env = {**os.environ, "WEBHOOKS_DATABASE_URL": database}
+    env = {**os.environ, "WEBHOOKS_DATABASE_URL": database, "WEBHOOKS_ALLOWED_CIDRS": "127.0.0.0/8"}
     proc = subprocess.Popen(
         [sys.executable, "-m", "producer.cli", "worker"],
         env=env,

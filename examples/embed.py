@@ -12,7 +12,12 @@ import time
 from producer import Producer
 
 url = sys.argv[1]
-hooks = Producer(sys.argv[2] if len(sys.argv) > 2 else "sqlite:///./example.db")
+# allowed_cidrs opens this machine's own addresses, closed by default, so the
+# example can deliver to a receiver running beside it.
+hooks = Producer(
+    sys.argv[2] if len(sys.argv) > 2 else "sqlite:///./example.db",
+    allowed_cidrs=["127.0.0.0/8", "::1/128"],
+)
 endpoint = hooks.create_endpoint(url, tenant="acme", event_types=["invoice.*"])
 print("endpoint", endpoint.id, "secret", endpoint.secret)
 message = hooks.send("invoice.paid", {"invoice": "in_42", "amount": 1200}, tenant="acme")

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from producer import signing
 from producer.db import create_db_engine, current_revision, head_revision, migrate
+from producer.destinations import DestinationPolicy
 from producer.errors import (
     ConflictError,
     IdempotencyConflictError,
@@ -139,6 +140,10 @@ class Producer:
         self._wake_callbacks: list[Callable[[], None]] = []
         self._event_callbacks: list[Callable[[str, dict[str, Any]], None]] = []
         self._attempt_callbacks: list[Callable[[str, float], None]] = []
+        self.destinations = DestinationPolicy.from_settings(
+            settings.allowed_cidrs, settings.https_only
+        )
+        """The destination guard; replace it (e.g. with a fake resolver) in tests."""
         self.transport_factory: Callable[[str], Any] | None = None
         """Optional ``pool_key -> httpx.AsyncBaseTransport`` used for delivery."""
         self._health_rules = HealthRules(
@@ -387,6 +392,7 @@ class Producer:
         for name, value in fields.items():
             if name == "url":
                 out[name] = validate_url(value, https_only=self.settings.https_only)
+                self.destinations.check_url(value)
             elif name == "description":
                 if value is not None and not isinstance(value, str):
                     raise ValidationError.for_field(name, "must be a string")
@@ -1229,7 +1235,11 @@ class Producer:
         from producer.transport import Transport
 
         job = await asyncio.to_thread(self._create_test_job, endpoint_id, event_type, data, tenant)
-        transport = Transport(self._transport_config(), transport_factory=self.transport_factory)
+        transport = Transport(
+            self._transport_config(),
+            transport_factory=self.transport_factory,
+            guard=self.destinations,
+        )
         try:
             result = await deliver(self, transport, job, pool_key=job.endpoint_id)
         finally:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from pydantic import Field, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 __all__ = ["Settings"]
 
@@ -59,14 +61,29 @@ class Settings(BaseSettings):
     maintenance_interval_seconds: float = Field(default=60, gt=0)
 
     # Destinations.
-    allowed_cidrs: list[str] = Field(default_factory=list)
+    # NoDecode: the variable is a comma-separated list, not JSON.
+    allowed_cidrs: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    """Address ranges the destination guard lets through, e.g. ``127.0.0.0/8,::1/128``."""
     https_only: bool = False
+    """Refuse plain ``http://`` endpoints."""
 
     @field_validator("allowed_cidrs", mode="before")
     @classmethod
     def _split_cidrs(cls, value: object) -> object:
         if isinstance(value, str):
             return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("allowed_cidrs")
+    @classmethod
+    def _check_cidrs(cls, value: list[str]) -> list[str]:
+        import ipaddress
+
+        for cidr in value:
+            try:
+                ipaddress.ip_network(cidr, strict=False)
+            except ValueError as exc:
+                raise ValueError(f"{cidr!r} is not a CIDR range: {exc}") from exc
         return value
 
     @property

@@ -20,6 +20,8 @@ from importlib.metadata import PackageNotFoundError, version
 
 import httpx
 
+from producer.destinations import BlockedDestination, DestinationPolicy, GuardedTransport
+
 __all__ = ["Request", "Response", "Transport", "TransportConfig"]
 
 _MAX_ERROR_CHARS = 200
@@ -104,9 +106,11 @@ class Transport:
         config: TransportConfig | None = None,
         *,
         transport_factory: Callable[[str], httpx.AsyncBaseTransport] | None = None,
+        guard: DestinationPolicy | None = None,
     ) -> None:
         self.config = config or TransportConfig()
         self._factory = transport_factory
+        self._guard = guard
         self._clients: OrderedDict[str, _Pooled] = OrderedDict()
         # Evicted clients still carrying a request; closed once it finishes.
         self._draining: set[_Pooled] = set()
@@ -157,8 +161,19 @@ class Transport:
                 # body could expand far beyond that before it is cut.
                 "accept-encoding": "identity",
             },
-            transport=self._factory(key) if self._factory is not None else None,
+            transport=self._transport_for(key),
         )
+
+    def _transport_for(self, key: str) -> httpx.AsyncBaseTransport | None:
+        transport = self._factory(key) if self._factory is not None else None
+        if self._guard is None:
+            return transport
+        if transport is None:
+            size = self.config.max_connections_per_client
+            transport = httpx.AsyncHTTPTransport(
+                limits=httpx.Limits(max_connections=size, max_keepalive_connections=size)
+            )
+        return GuardedTransport(self._guard, transport)
 
     def _timeout(self, total: float) -> httpx.Timeout:
         return httpx.Timeout(total, connect=min(self.config.connect_timeout, total))
@@ -181,6 +196,8 @@ class Transport:
         try:
             async with asyncio.timeout(total):
                 return await self._post(pooled.client, request, total, started)
+        except BlockedDestination as exc:
+            return _failure(f"blocked_destination: {exc.reason}", started)
         except (TimeoutError, httpx.TimeoutException):
             return _failure("timeout", started)
         except (httpx.TransportError, httpx.InvalidURL) as exc:

@@ -87,6 +87,7 @@ class Worker:
                 max_connections_per_client=1,
             ),
             transport_factory=producer.transport_factory,
+            guard=producer.destinations,
         )
         self.rules = HealthRules(
             probe_after_failures=settings.probe_after_failures,

@@ -131,9 +131,10 @@ def clock() -> FakeClock:
 
 @pytest.fixture
 def producer(database_url: str):
-    """A Producer on a fresh database (SQLite or PostgreSQL), real clock."""
+    """A Producer on a fresh database (SQLite or PostgreSQL), real clock, allowed
+    to deliver to receivers on 127.0.0.1."""
     from producer import Producer
 
-    p = Producer(database_url, auto_migrate=True)
+    p = Producer(database_url, auto_migrate=True, allowed_cidrs=["127.0.0.0/8"])
     yield p
     p.close()

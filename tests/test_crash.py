@@ -29,6 +29,7 @@ def start_worker(database_url: str, **settings: str) -> subprocess.Popen[bytes]:
         "WEBHOOKS_LEASE_SECONDS": "2",
         "WEBHOOKS_REQUEST_TIMEOUT": "1",
         "WEBHOOKS_WORKER_POLL_INTERVAL": "0.1",
+        "WEBHOOKS_ALLOWED_CIDRS": "127.0.0.0/8",
         **{f"WEBHOOKS_{k.upper()}": v for k, v in settings.items()},
     }
     return subprocess.Popen(
@@ -40,7 +41,7 @@ def start_worker(database_url: str, **settings: str) -> subprocess.Popen[bytes]:
 
 
 def test_sigkill_mid_run_loses_nothing_and_repeats_only_in_flight(database_url):
-    producer = Producer(database_url, auto_migrate=True)
+    producer = Producer(database_url, auto_migrate=True, allowed_cidrs=["127.0.0.0/8"])
     with Receiver() as receiver:
         receiver.slow("/hooks", 0.005)
         for tenant in ("a", "b", "c", "d"):

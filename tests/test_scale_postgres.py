@@ -27,7 +27,7 @@ pytestmark = pytest.mark.postgres
 @pytest.fixture
 def pg(postgres_url: str):
     require_postgres()
-    producer = Producer(postgres_url, auto_migrate=True)
+    producer = Producer(postgres_url, auto_migrate=True, allowed_cidrs=["127.0.0.0/8"])
     yield producer
     producer.close()
 

@@ -1,0 +1,176 @@
+"""Where webhooks may go: the guard against server-side request forgery.
+
+A webhook sender makes requests to URLs its users type, so by default it
+refuses destinations that are, or resolve to, addresses of the operator's
+own network: loopback, private, link-local, shared (CGNAT), multicast,
+unspecified and reserved ranges, their IPv4-mapped, NAT64 and 6to4 forms,
+and cloud metadata addresses. ``WEBHOOKS_ALLOWED_CIDRS`` opens chosen ranges.
+
+IP literals are refused at registration. Host names are resolved at send
+time; every address is checked, and the connection goes to the address that
+was checked (the URL's host is replaced by it, with the original ``Host``
+header and TLS server name kept), so a second DNS answer cannot slip in.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import socket
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+import httpx
+
+from producer.errors import ValidationError
+
+__all__ = ["BlockedDestination", "DestinationPolicy", "GuardedTransport", "Resolver"]
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+Resolver = Callable[[str, int], Awaitable[list[str]]]
+"""``(host, port) -> addresses``; the default asks the system resolver."""
+
+_CGNAT = ipaddress.ip_network("100.64.0.0/10")
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")
+_NAT64_LOCAL = ipaddress.ip_network("64:ff9b:1::/48")
+_6TO4 = ipaddress.ip_network("2002::/16")
+_METADATA = {
+    ipaddress.ip_address(a)
+    for a in ("169.254.169.254", "169.254.170.2", "100.100.100.200", "fd00:ec2::254")
+}
+
+
+class BlockedDestination(httpx.TransportError):
+    """A delivery's destination is refused by the guard; ``reason`` says why."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+async def system_resolver(host: str, port: int) -> list[str]:
+    """Resolve ``host`` with the system resolver (all A and AAAA records)."""
+    infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    return list(dict.fromkeys(str(info[4][0]) for info in infos))
+
+
+def _why_forbidden(ip: IPAddress) -> str | None:
+    """Why ``ip`` is not a public destination, or None if it is one."""
+    if ip in _METADATA:
+        return "a cloud metadata address"
+    if isinstance(ip, ipaddress.IPv6Address):
+        embedded = ip.ipv4_mapped
+        if embedded is None and (ip in _NAT64 or ip in _NAT64_LOCAL):
+            embedded = ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+        if embedded is None and ip in _6TO4:
+            embedded = ipaddress.IPv4Address((int(ip) >> 80) & 0xFFFFFFFF)
+        if embedded is not None:
+            inner = _why_forbidden(embedded)
+            return f"{inner} (embedded in {ip})" if inner else None
+    checks = (
+        (ip.is_loopback, "a loopback address"),
+        (ip.is_unspecified, "the unspecified address"),
+        (ip.is_link_local, "a link-local address"),
+        (ip.is_multicast, "a multicast address"),
+        (isinstance(ip, ipaddress.IPv4Address) and ip in _CGNAT, "a shared (CGNAT) address"),
+        (ip.is_reserved, "a reserved address"),
+        (ip.is_private, "a private address"),
+        (not ip.is_global, "not a public address"),
+    )
+    for hit, reason in checks:
+        if hit:
+            return reason
+    return None
+
+
+@dataclass(frozen=True)
+class DestinationPolicy:
+    """Which destinations are allowed (pure, apart from the resolver call)."""
+
+    allowed: tuple[IPNetwork, ...] = ()
+    https_only: bool = False
+    resolver: Resolver = field(default=system_resolver, compare=False)
+
+    @classmethod
+    def from_settings(
+        cls, allowed_cidrs: Iterable[str], https_only: bool, resolver: Resolver | None = None
+    ) -> DestinationPolicy:
+        """Build from ``WEBHOOKS_ALLOWED_CIDRS`` / ``WEBHOOKS_HTTPS_ONLY`` values."""
+        networks = tuple(ipaddress.ip_network(c.strip(), strict=False) for c in allowed_cidrs)
+        return cls(networks, https_only, resolver or system_resolver)
+
+    def reason(self, address: str | IPAddress) -> str | None:
+        """Why an address is refused, or None when it may be used."""
+        ip = ipaddress.ip_address(address) if isinstance(address, str) else address
+        if any(ip in net for net in self.allowed if net.version == ip.version):
+            return None
+        why = _why_forbidden(ip)
+        if why is None:
+            return None
+        mapped = ip.ipv4_mapped if isinstance(ip, ipaddress.IPv6Address) else None
+        if mapped is not None and any(mapped in net for net in self.allowed if net.version == 4):
+            return None
+        return f"{ip} is {why}"
+
+    def check_url(self, url: str) -> None:
+        """Registration-time check: scheme, and the host when it is an IP literal."""
+        parts = urlsplit(url)
+        if self.https_only and parts.scheme != "https":
+            raise ValidationError.for_field("url", "must use https (WEBHOOKS_HTTPS_ONLY is set)")
+        host = parts.hostname or ""
+        try:
+            ip = ipaddress.ip_address(host)
+        except ValueError:
+            return
+        why = self.reason(ip)
+        if why is not None:
+            raise ValidationError.for_field("url", f"destination refused: {why}")
+
+    async def resolve(self, host: str, port: int) -> str:
+        """The address to connect to for ``host``; raises BlockedDestination if
+        any address it resolves to is refused (a mixed answer is refused, as an
+        attacker controls which one a later lookup would pick)."""
+        try:
+            literal = ipaddress.ip_address(host)
+        except ValueError:
+            literal = None
+        if literal is not None:
+            addresses = [str(literal)]
+        else:
+            try:
+                addresses = await self.resolver(host, port)
+            except OSError as exc:
+                raise httpx.ConnectError(f"cannot resolve {host}: {exc}") from exc
+            if not addresses:
+                raise httpx.ConnectError(f"cannot resolve {host}: no addresses")
+        for address in addresses:
+            why = self.reason(address)
+            if why is not None:
+                raise BlockedDestination(f"{host} -> {why}" if literal is None else why)
+        return addresses[0]
+
+
+class GuardedTransport(httpx.AsyncBaseTransport):
+    """An httpx transport that checks and pins the destination address."""
+
+    def __init__(self, policy: DestinationPolicy, inner: httpx.AsyncBaseTransport) -> None:
+        self.policy = policy
+        self.inner = inner
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        url = request.url
+        if self.policy.https_only and url.scheme != "https":
+            raise BlockedDestination("plain http is refused (WEBHOOKS_HTTPS_ONLY)")
+        port = url.port or (443 if url.scheme == "https" else 80)
+        address = await self.policy.resolve(url.host, port)
+        if address != url.host:
+            # Connect to the checked address; the Host header (already set)
+            # and the TLS server name keep naming the original host.
+            request.url = url.copy_with(host=address)
+            request.extensions = {**request.extensions, "sni_hostname": url.host}
+        return await self.inner.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
