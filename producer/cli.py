@@ -184,6 +184,40 @@ def listen(host: str, port: int, secret: str | None) -> None:
     run_listener(host, port, secret)
 
 
+@main.group()
+def secrets() -> None:
+    """Encryption of endpoint secrets at rest."""
+
+
+@secrets.command("generate-key")
+def secrets_generate_key() -> None:
+    """Print a new key for WEBHOOKS_ENCRYPTION_KEYS."""
+    from producer.sealing import generate_key
+
+    click.echo(generate_key())
+
+
+@secrets.command("reencrypt")
+@click.pass_context
+@one_line_errors
+def secrets_reencrypt(ctx: click.Context) -> None:
+    """Re-seal every endpoint secret with the first key of WEBHOOKS_ENCRYPTION_KEYS."""
+    producer = _producer(ctx)
+    if not producer.secret_box.enabled:
+        _fail("WEBHOOKS_ENCRYPTION_KEYS is not set: nothing to encrypt with")
+    click.echo(f"re-encrypted the secrets of {producer.reencrypt_secrets()} endpoints")
+
+
+def _warn_if_unsealed(producer: Any) -> None:
+    if not producer.secret_box.enabled:
+        import logging
+
+        logging.getLogger("producer").warning(
+            "endpoint secrets are stored unencrypted: set WEBHOOKS_ENCRYPTION_KEYS "
+            "(make a key with `webhooks secrets generate-key`)"
+        )
+
+
 def _configure_logging() -> None:
     import logging
 
@@ -203,6 +237,7 @@ def worker(ctx: click.Context) -> None:
 
     _configure_logging()
     producer = _producer(ctx)
+    _warn_if_unsealed(producer)
     asyncio.run(run_worker_process(producer))
 
 
@@ -220,6 +255,7 @@ def serve(ctx: click.Context, host: str, port: int, no_worker: bool) -> None:
 
     _configure_logging()
     producer = _producer(ctx)
+    _warn_if_unsealed(producer)
     if not producer.has_admin_key():
         _, plain = producer.create_api_key(name="created by webhooks serve")
         click.echo("Created an admin API key (shown only this once):")

@@ -6,6 +6,7 @@ test send, so every attempt is made and judged the same way.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -56,10 +57,11 @@ class DeliveryResult:
     next_attempt_at: datetime | None
 
 
-def job_from_row(row: Any, now: datetime) -> Job:
-    """Build a job from a row of :meth:`Store.jobs`."""
-    secrets = [row.secret] + [
-        entry["secret"]
+def job_from_row(row: Any, now: datetime, open_secret: Callable[[str], str]) -> Job:
+    """Build a job from a row of :meth:`Store.jobs`; ``open_secret`` turns a
+    stored (possibly sealed) secret into the plain one."""
+    secrets = [open_secret(row.secret)] + [
+        open_secret(entry["secret"])
         for entry in row.previous_secrets or []
         if datetime.fromisoformat(entry["expires_at"]) > now
     ]

@@ -50,6 +50,7 @@ from producer.payloads import (
 )
 from producer.retry import validate_schedule
 from producer.routing import matches, validate_event_type_name, validate_patterns
+from producer.sealing import SecretBox
 from producer.settings import Settings
 from producer.store import DuplicateIdempotencyKey, Store
 from producer.types import (
@@ -140,6 +141,7 @@ class Producer:
         self._wake_callbacks: list[Callable[[], None]] = []
         self._event_callbacks: list[Callable[[str, dict[str, Any]], None]] = []
         self._attempt_callbacks: list[Callable[[str, float], None]] = []
+        self.secret_box = SecretBox(settings.encryption_keys)
         self.destinations = DestinationPolicy.from_settings(
             settings.allowed_cidrs, settings.https_only
         )
@@ -373,7 +375,7 @@ class Producer:
             id=new_id("ep"),
             tenant=tenant,
             signature_scheme=signature_scheme,
-            secret=secret,
+            secret=self.secret_box.seal(secret),
             previous_secrets=[],
             status="enabled",
             consecutive_failures=0,
@@ -468,7 +470,7 @@ class Producer:
                 setattr(row, "metadata_" if name == "metadata" else name, value)
             if scheme is not None and scheme != row.signature_scheme:
                 if "v1a" in (scheme, row.signature_scheme):
-                    row.secret = signing.generate_secret(scheme)
+                    row.secret = self.secret_box.seal(signing.generate_secret(scheme))
                     row.previous_secrets = []
                 row.signature_scheme = scheme
             row.updated_at = now
@@ -497,7 +499,8 @@ class Producer:
                 for _, expires in _previous_secrets(row.previous_secrets)
                 if expires > now
             ]
-            return EndpointSecret(row.secret, signing.public_key(row.secret), previous)
+            plain = self.secret_box.open(row.secret)
+            return EndpointSecret(plain, signing.public_key(plain), previous)
 
     def rotate_endpoint_secret(
         self,
@@ -530,7 +533,7 @@ class Producer:
             if grace_period_seconds > 0:
                 expires = now + timedelta(seconds=grace_period_seconds)
                 kept.insert(0, {"secret": row.secret, "expires_at": expires.isoformat()})
-            row.secret = secret
+            row.secret = self.secret_box.seal(secret)
             row.previous_secrets = kept
             row.updated_at = now
             return secret
@@ -538,9 +541,25 @@ class Producer:
     def live_secrets(self, endpoint: EndpointRow) -> list[str]:
         """The secrets a delivery to ``endpoint`` is signed with right now."""
         now = self.clock()
-        return [endpoint.secret] + [
-            old for old, expires in _previous_secrets(endpoint.previous_secrets) if expires > now
+        return [self.secret_box.open(endpoint.secret)] + [
+            self.secret_box.open(old)
+            for old, expires in _previous_secrets(endpoint.previous_secrets)
+            if expires > now
         ]
+
+    def reencrypt_secrets(self) -> int:
+        """Re-seal every endpoint secret with the first encryption key (after
+        adding a new key in front); returns how many endpoints were updated."""
+        count = 0
+        with self.store.transaction() as s:
+            for row in self.store.all_endpoints(s):
+                row.secret = self.secret_box.reseal(row.secret)
+                row.previous_secrets = [
+                    {**entry, "secret": self.secret_box.reseal(entry["secret"])}
+                    for entry in row.previous_secrets
+                ]
+                count += 1
+        return count
 
     def disable_endpoint(
         self, endpoint_id: str, *, tenant: str | None = None, reason: str = "manual"
@@ -1314,7 +1333,7 @@ class Producer:
             )
             s.flush()
             [row] = self.store.jobs(s, [delivery_id])
-            return job_from_row(row, now)
+            return job_from_row(row, now, self.secret_box.open)
 
     def _transport_config(self) -> TransportConfig:
         from producer.transport import TransportConfig

@@ -64,10 +64,12 @@ class Settings(BaseSettings):
     # NoDecode: the variable is a comma-separated list, not JSON.
     allowed_cidrs: Annotated[list[str], NoDecode] = Field(default_factory=list)
     """Address ranges the destination guard lets through, e.g. ``127.0.0.0/8,::1/128``."""
+    encryption_keys: Annotated[list[str], NoDecode] = Field(default_factory=list, repr=False)
+    """Fernet keys sealing endpoint secrets at rest, newest first (comma-separated)."""
     https_only: bool = False
     """Refuse plain ``http://`` endpoints."""
 
-    @field_validator("allowed_cidrs", mode="before")
+    @field_validator("allowed_cidrs", "encryption_keys", mode="before")
     @classmethod
     def _split_cidrs(cls, value: object) -> object:
         if isinstance(value, str):
@@ -84,6 +86,21 @@ class Settings(BaseSettings):
                 ipaddress.ip_network(cidr, strict=False)
             except ValueError as exc:
                 raise ValueError(f"{cidr!r} is not a CIDR range: {exc}") from exc
+        return value
+
+    @field_validator("encryption_keys")
+    @classmethod
+    def _check_keys(cls, value: list[str]) -> list[str]:
+        from cryptography.fernet import Fernet
+
+        for index, key in enumerate(value):
+            try:
+                Fernet(key.encode())
+            except ValueError:
+                raise ValueError(
+                    f"key {index + 1} is not a Fernet key (make one with "
+                    "`webhooks secrets generate-key`)"
+                ) from None
         return value
 
     @property

@@ -135,6 +135,10 @@ class Store:
             stmt = stmt.where(EndpointRow.status == status)
         return self.page(session, stmt, EndpointRow.id, limit=limit, cursor=cursor, prefix="ep_")
 
+    def all_endpoints(self, session: Session) -> list[EndpointRow]:
+        """Every endpoint row, deleted ones included (for re-encryption)."""
+        return list(session.scalars(select(EndpointRow).order_by(EndpointRow.id)))
+
     def endpoints_of_tenant(
         self, session: Session, tenant: str, endpoint_ids: Sequence[str] | None = None
     ) -> list[EndpointRow]:

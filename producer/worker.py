@@ -259,7 +259,9 @@ class Worker:
                     lease_expires_at=now + timedelta(seconds=seconds),
                     now=now,
                 )
-            return [job_from_row(row, now) for row in store.jobs(s, chosen)], caps
+            return [
+                job_from_row(row, now, producer.secret_box.open) for row in store.jobs(s, chosen)
+            ], caps
 
     @staticmethod
     def _prefetch(cap: int) -> int:
