@@ -62,6 +62,7 @@ from producer.types import (
     EndpointSecret,
     EndpointStats,
     EventType,
+    HourlyCount,
     Message,
     Page,
     PreviousSecret,
@@ -1236,6 +1237,33 @@ class Producer:
             latency_p50_ms=_percentile(latencies, 50),
             latency_p95_ms=_percentile(latencies, 95),
         )
+
+    def endpoint_hourly_counts(
+        self,
+        endpoint_id: str,
+        *,
+        since: datetime,
+        until: datetime,
+        tenant: str | None = None,
+    ) -> list[HourlyCount]:
+        """Succeeded and failed deliveries of an endpoint per creation hour
+        in ``[since, until)``, oldest first (hours without any are left out)."""
+        since = _aware(since, "since")  # type: ignore[assignment]
+        until = _aware(until, "until")  # type: ignore[assignment]
+        with self.store.transaction() as s:
+            self.store.get_endpoint(s, endpoint_id, tenant=tenant)
+            rows = self.store.hourly_outcomes(s, endpoint_id, since, until)
+        counts: dict[str, list[int]] = {}
+        for hour, status, n in rows:
+            counts.setdefault(hour, [0, 0])[0 if status == "succeeded" else 1] += n
+        return [
+            HourlyCount(
+                hour=datetime.strptime(hour, "%Y-%m-%d %H").replace(tzinfo=UTC),
+                succeeded=ok,
+                failed=failed,
+            )
+            for hour, (ok, failed) in sorted(counts.items())
+        ]
 
     async def atest_endpoint(
         self,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 __all__ = ["Settings"]
@@ -68,6 +68,11 @@ class Settings(BaseSettings):
     """Fernet keys sealing endpoint secrets at rest, newest first (comma-separated)."""
     https_only: bool = False
     """Refuse plain ``http://`` endpoints."""
+
+    ui_secret: SecretStr | None = None
+    """Signs web UI sessions and portal links (at least 16 characters). Without
+    it each process makes a random one: sessions end on restart, and several
+    API processes do not accept each other's links."""
 
     @field_validator("allowed_cidrs", "encryption_keys", mode="before")
     @classmethod

@@ -727,6 +727,27 @@ class Store:
         )
         return {status: n for status, n in rows}
 
+    def hourly_outcomes(
+        self, session: Session, endpoint_id: str, since: datetime, until: datetime
+    ) -> list[tuple[str, str, int]]:
+        """``(hour, status, count)`` of an endpoint's finished deliveries by
+        creation hour; ``hour`` is ``YYYY-MM-DD HH`` (UTC)."""
+        if self.engine.dialect.name == "sqlite":
+            hour = func.strftime("%Y-%m-%d %H", DeliveryRow.created_at)
+        else:
+            hour = func.to_char(func.timezone("UTC", DeliveryRow.created_at), "YYYY-MM-DD HH24")
+        rows = session.execute(
+            select(hour, DeliveryRow.status, func.count())
+            .where(
+                DeliveryRow.endpoint_id == endpoint_id,
+                DeliveryRow.status.in_(("succeeded", "failed")),
+                DeliveryRow.created_at >= since,
+                DeliveryRow.created_at < until,
+            )
+            .group_by(hour, DeliveryRow.status)
+        )
+        return [(h, status, n) for h, status, n in rows]
+
     def attempt_latencies(
         self, session: Session, endpoint_id: str, since: datetime, until: datetime
     ) -> list[float]:

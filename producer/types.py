@@ -19,6 +19,7 @@ __all__ = [
     "EndpointSecret",
     "EndpointStats",
     "EventType",
+    "HourlyCount",
     "Message",
     "Page",
     "PreviousSecret",
@@ -178,6 +179,15 @@ class EndpointStats:
     success_rate: float | None
     latency_p50_ms: float | None
     latency_p95_ms: float | None
+
+
+@dataclass(frozen=True)
+class HourlyCount:
+    """Deliveries of an endpoint created in one hour that succeeded or failed."""
+
+    hour: datetime
+    succeeded: int
+    failed: int
 
 
 @dataclass(frozen=True)

@@ -115,3 +115,24 @@ def test_metrics_snapshot_counts_deliveries_queue_and_disabled_endpoints(databas
         "endpoints_disabled": 1,
     }
     assert producer.get_endpoint(a.id).status == "enabled"
+
+
+def test_hourly_counts_group_finished_deliveries_by_creation_hour(database_url):
+    clock = FakeClock()
+    producer = Producer(database_url, clock=clock, auto_migrate=True)
+    endpoint = producer.create_endpoint(URL)
+    outcomes = [("succeeded", 0), ("failed", 0), ("succeeded", 3700), ("pending", 3700)]
+    for status, offset in outcomes:
+        clock.now = FakeClock().now + timedelta(seconds=offset)
+        message = producer.send("a.b", {})
+        [delivery] = producer.list_deliveries(message_id=message.id).data
+        with producer.store.transaction() as s:
+            producer.store.get_delivery(s, delivery.id, tenant=None).status = status
+    start = FakeClock().now
+    counts = producer.endpoint_hourly_counts(
+        endpoint.id, since=start, until=start + timedelta(hours=3)
+    )
+    assert [(c.hour, c.succeeded, c.failed) for c in counts] == [
+        (start, 1, 1),
+        (start + timedelta(hours=1), 1, 0),
+    ]

@@ -1,0 +1,141 @@
+"""Per-hour delivery counts of an endpoint and the geometry of their bar chart."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+__all__ = [
+    "Bar",
+    "Chart",
+    "HourCount",
+    "HourlyCounts",
+    "bar_chart",
+    "hour_window",
+    "hourly_counts",
+]
+
+_HOUR = timedelta(hours=1)
+
+
+@dataclass(frozen=True)
+class HourCount:
+    """Deliveries created in one hour that have succeeded or failed by now."""
+
+    hour: datetime
+    """Start of the hour, UTC."""
+    succeeded: int
+    failed: int
+
+
+@dataclass(frozen=True)
+class HourlyCounts:
+    """One :class:`HourCount` per hour of a window, oldest first."""
+
+    hours: list[HourCount]
+
+
+def hour_window(now: datetime, hours: int = 24) -> tuple[datetime, datetime]:
+    """``[since, until)`` of the last ``hours`` whole hours, the current one included."""
+    current = now.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+    return current - (hours - 1) * _HOUR, current + _HOUR
+
+
+def _hour_of(value: datetime) -> datetime:
+    return value.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+
+
+def _fill(since: datetime, until: datetime, counts: dict[datetime, list[int]]) -> list[HourCount]:
+    hours = []
+    hour = _hour_of(since)
+    while hour < until:
+        succeeded, failed = counts.get(hour, [0, 0])
+        hours.append(HourCount(hour, succeeded, failed))
+        hour += _HOUR
+    return hours
+
+
+def hourly_counts(
+    producer: Any,
+    endpoint_id: str,
+    *,
+    since: datetime,
+    until: datetime,
+    tenant: str | None = None,
+) -> HourlyCounts:
+    """Succeeded and failed deliveries of an endpoint per hour of ``[since, until)``,
+    every hour present (empty ones as zeros). Raises NotFoundError for an
+    endpoint ``tenant`` does not see."""
+    counts = {
+        _hour_of(row.hour): [row.succeeded, row.failed]
+        for row in producer.endpoint_hourly_counts(
+            endpoint_id, since=since, until=until, tenant=tenant
+        )
+    }
+    return HourlyCounts(_fill(since, until, counts))
+
+
+@dataclass(frozen=True)
+class Bar:
+    """One hour's stacked bar: failed on top of succeeded, in SVG coordinates."""
+
+    x: float
+    width: float
+    succeeded_y: float
+    succeeded_height: float
+    failed_y: float
+    failed_height: float
+    label: str
+    """The hour, ``HH:00`` UTC, shown under every few bars."""
+    title: str
+    """Tooltip text."""
+    show_label: bool
+
+
+@dataclass(frozen=True)
+class Chart:
+    """What the template draws: the bars and the scale."""
+
+    width: int
+    height: int
+    plot_height: float
+    bars: list[Bar]
+    maximum: int
+    total_succeeded: int
+    total_failed: int
+
+
+def bar_chart(hours: list[HourCount], *, width: int = 720, height: int = 170) -> Chart:
+    """Lay out one stacked bar per hour; the tallest bar fills the plot."""
+    plot_height = height - 20.0  # room for the hour labels below the bars
+    maximum = max((h.succeeded + h.failed for h in hours), default=0)
+    slot = width / max(len(hours), 1)
+    bars = []
+    for index, h in enumerate(hours):
+        scale = plot_height / maximum if maximum else 0.0
+        ok_height = h.succeeded * scale
+        failed_height = h.failed * scale
+        label = h.hour.strftime("%H:00")
+        bars.append(
+            Bar(
+                x=round(index * slot + slot * 0.1, 2),
+                width=round(slot * 0.8, 2),
+                succeeded_y=round(plot_height - ok_height, 2),
+                succeeded_height=round(ok_height, 2),
+                failed_y=round(plot_height - ok_height - failed_height, 2),
+                failed_height=round(failed_height, 2),
+                label=label,
+                title=f"{label} UTC: {h.succeeded} succeeded, {h.failed} failed",
+                show_label=index % 3 == 0,
+            )
+        )
+    return Chart(
+        width=width,
+        height=height,
+        plot_height=plot_height,
+        bars=bars,
+        maximum=maximum,
+        total_succeeded=sum(h.succeeded for h in hours),
+        total_failed=sum(h.failed for h in hours),
+    )

@@ -1,0 +1,170 @@
+"""Templates, the HTML error pages and the route class that turns every
+failure of a UI route into a page instead of JSON or a traceback."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Coroutine
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from fastapi import Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import RedirectResponse
+from fastapi.routing import APIRoute
+from fastapi.templating import Jinja2Templates
+
+from producer.errors import (
+    ConflictError,
+    NotFoundError,
+    PayloadTooLargeError,
+    ValidationError,
+    WebhooksError,
+)
+
+__all__ = [
+    "SECURITY_HEADERS",
+    "PageRoute",
+    "SignInRequired",
+    "UiError",
+    "error_page",
+    "templates",
+]
+
+log = logging.getLogger("api.ui")
+
+TEMPLATE_DIR = Path(__file__).parent / "templates"
+
+SECURITY_HEADERS = {
+    # Pages show one tenant's data: never keep them in a shared cache.
+    "Cache-Control": "no-store",
+    "Content-Security-Policy": (
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+        "base-uri 'none'; form-action 'self'; object-src 'none'"
+    ),
+    "Referrer-Policy": "no-referrer",
+    "X-Content-Type-Options": "nosniff",
+}
+
+
+def _timestamp(value: datetime | None) -> str:
+    if value is None:
+        return "—"
+    return value.strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def _percent(value: float | None) -> str:
+    return "—" if value is None else f"{value * 100:.1f}%"
+
+
+def _pretty_json(value: bytes | str | Any) -> str:
+    """Indented JSON for reading; text that is not JSON is shown as it is."""
+    if isinstance(value, bytes | str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            return value.decode(errors="replace") if isinstance(value, bytes) else value
+    return json.dumps(value, indent=2, ensure_ascii=False, sort_keys=False)
+
+
+templates = Jinja2Templates(directory=str(TEMPLATE_DIR))
+templates.env.filters["ts"] = _timestamp
+templates.env.filters["pct"] = _percent
+templates.env.filters["pretty_json"] = _pretty_json
+
+
+class UiError(Exception):
+    """A failure shown to the user as a page with a title and a sentence."""
+
+    def __init__(self, status_code: int, title: str, message: str) -> None:
+        super().__init__(message)
+        self.status_code = status_code
+        self.title = title
+        self.message = message
+
+
+class SignInRequired(Exception):
+    """No valid session: pages redirect to the sign-in form."""
+
+
+def error_page(request: Request, status_code: int, title: str, message: str) -> Response:
+    """An HTML page explaining a failure, with the given status."""
+    return templates.TemplateResponse(
+        request,
+        "error.html",
+        {"title": title, "message": message, "session": None},
+        status_code=status_code,
+        headers=SECURITY_HEADERS,
+    )
+
+
+def _sign_in_redirect(request: Request) -> Response:
+    target = request.url.path
+    if request.url.query:
+        target += "?" + request.url.query
+    login = request.url_for("ui_login").path
+    return RedirectResponse(f"{login}?next={quote(target, safe='/')}", status_code=303)
+
+
+def _library_error(request: Request, exc: WebhooksError) -> Response:
+    if isinstance(exc, NotFoundError):
+        return error_page(
+            request,
+            404,
+            "Not found",
+            "There is nothing here, or it belongs to an account you cannot see.",
+        )
+    if isinstance(exc, ValidationError):
+        return error_page(request, 422, "Invalid input", exc.message)
+    if isinstance(exc, ConflictError):
+        return error_page(request, 409, "Not possible right now", exc.message)
+    if isinstance(exc, PayloadTooLargeError):
+        return error_page(request, 413, "Too large", exc.message)
+    log.error("library error on %s %s: %s", request.method, request.url.path, exc)
+    return error_page(request, 500, "Server error", exc.message)
+
+
+class PageRoute(APIRoute):
+    """An APIRoute whose failures render HTML pages.
+
+    The host app's exception handlers answer in JSON for the REST API; pages
+    need their own answers, and a route class keeps them with the router
+    wherever it is included.
+    """
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        """Wrap FastAPI's handler to turn exceptions into pages."""
+        handler = super().get_route_handler()
+
+        async def guarded(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except SignInRequired:
+                if request.method == "GET":
+                    return _sign_in_redirect(request)
+                return error_page(
+                    request,
+                    401,
+                    "Signed out",
+                    "Your session has ended. Sign in again, then repeat what you did.",
+                )
+            except UiError as exc:
+                return error_page(request, exc.status_code, exc.title, exc.message)
+            except WebhooksError as exc:
+                return _library_error(request, exc)
+            except RequestValidationError as exc:
+                problems = "; ".join(
+                    f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg', 'is invalid')}"
+                    for e in exc.errors()
+                )
+                return error_page(request, 422, "Invalid input", problems or "invalid request")
+            except Exception:
+                log.exception("unhandled error on %s %s", request.method, request.url.path)
+                return error_page(
+                    request, 500, "Server error", "Something went wrong; it has been logged."
+                )
+
+        return guarded

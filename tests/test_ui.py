@@ -1,0 +1,715 @@
+"""The web UI and portal links, through FastAPI's test client.
+
+Each test builds a bare FastAPI app holding only the two UI routers, over a
+producer on SQLite and on PostgreSQL. Deliveries that must fail or succeed
+go to a real local receiver, sent by the test send or a worker thread.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
+from api.ui import create_portal_router, create_ui_router
+from api.ui.charts import HourCount, bar_chart, hour_window, hourly_counts
+from api.ui.pages import SESSION_COOKIE
+from api.ui.tokens import ExpiredToken, InvalidToken, Signer, resolve_secret
+from producer import Endpoint, Producer
+from producer.settings import Settings
+from tests.receiver import Receiver
+
+SECRET = b"ui-test-secret-0123456789abcdef"
+CSRF = re.compile(r'name="csrf" value="([^"]+)"')
+
+
+# -- helpers --------------------------------------------------------------------
+
+
+def build_app(producer: Producer, secret: bytes | None = SECRET) -> FastAPI:
+    """An app with the UI and the portal-link routers, and nothing else."""
+    app = FastAPI()
+    app.include_router(create_ui_router(producer, secret=secret))
+    app.include_router(create_portal_router(producer, secret=secret))
+    return app
+
+
+def csrf_of(html: str) -> str:
+    """The CSRF token carried by the forms of a page."""
+    match = CSRF.search(html)
+    assert match, "the page has no form with a CSRF token"
+    return match.group(1)
+
+
+def sign_in(client: TestClient, key: str) -> str:
+    """Sign in with an API key; returns the CSRF token of the new session."""
+    form = client.get("/ui/login")
+    response = client.post(
+        "/ui/login", data={"csrf": csrf_of(form.text), "api_key": key, "next": ""}
+    )
+    assert response.status_code == 200, response.text
+    return csrf_of(response.text)
+
+
+def wait_for_status(producer: Producer, delivery_id: str, status: str, timeout: float = 20) -> None:
+    """Block until a delivery reaches ``status`` (the worker runs in a thread)."""
+    deadline = time.monotonic() + timeout
+    while producer.get_delivery(delivery_id).status != status:
+        assert time.monotonic() < deadline, f"{delivery_id} never became {status}"
+        time.sleep(0.02)
+
+
+def failed_by_worker(producer: Producer, receiver: Receiver, tenant: str) -> tuple[Endpoint, str]:
+    """An endpoint whose one delivery was refused (HTTP 500) with no retry
+    left, so the endpoint is failing; returns it and the delivery id."""
+    endpoint = producer.create_endpoint(
+        receiver.script(f"/{tenant}/fail", [500]),
+        tenant=tenant,
+        retry_schedule=[0],
+        description=f"{tenant} billing",
+    )
+    message = producer.send("invoice.paid", {"invoice": "in_1"}, tenant=tenant)
+    [delivery] = producer.list_deliveries(message_id=message.id).data
+    with producer.start_worker_thread():
+        wait_for_status(producer, delivery.id, "failed")
+    return producer.get_endpoint(endpoint.id), delivery.id
+
+
+# -- fixtures -------------------------------------------------------------------
+
+
+@pytest.fixture
+def producer(database_url: str) -> Iterator[Producer]:
+    """A producer that may deliver to the local receiver and wakes its worker fast."""
+    p = Producer(
+        database_url,
+        auto_migrate=True,
+        allowed_cidrs=["127.0.0.0/8"],
+        worker_poll_interval=0.05,
+    )
+    yield p
+    p.close()
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    """A recording webhook receiver on 127.0.0.1."""
+    with Receiver() as r:
+        yield r
+
+
+@pytest.fixture
+def admin_key(producer: Producer) -> str:
+    """The plain text of an admin API key."""
+    return producer.create_api_key(name="admin")[1]
+
+
+@pytest.fixture
+def client(producer: Producer) -> Iterator[TestClient]:
+    """A browser-like client of the UI app, not signed in."""
+    with TestClient(build_app(producer)) as c:
+        yield c
+
+
+@pytest.fixture
+def admin(client: TestClient, admin_key: str) -> tuple[TestClient, str]:
+    """The client signed in as an admin, and its CSRF token."""
+    return client, sign_in(client, admin_key)
+
+
+# -- signing in -------------------------------------------------------------------
+
+
+def test_pages_send_visitors_without_a_session_to_sign_in(client: TestClient) -> None:
+    response = client.get("/ui/endpoints?status=enabled", follow_redirects=False)
+    assert response.status_code == 303
+    location = urlsplit(response.headers["location"])
+    assert location.path == "/ui/login"
+    assert parse_qs(location.query)["next"] == ["/ui/endpoints?status=enabled"]
+
+
+def test_signing_in_with_an_admin_key_sets_a_strict_httponly_signed_cookie(
+    client: TestClient, admin_key: str
+) -> None:
+    form = client.get("/ui/login")
+    response = client.post(
+        "/ui/login",
+        data={"csrf": csrf_of(form.text), "api_key": admin_key, "next": "/ui/messages"},
+        follow_redirects=False,
+    )
+    assert response.status_code == 303
+    assert response.headers["location"] == "/ui/messages"
+    cookie = next(
+        h for h in response.headers.get_list("set-cookie") if h.startswith(SESSION_COOKIE)
+    )
+    assert "HttpOnly" in cookie
+    assert "SameSite=strict" in cookie or "SameSite=Strict" in cookie
+    assert "Path=/ui" in cookie
+    assert admin_key not in cookie
+    page = client.get("/ui/endpoints")
+    assert page.status_code == 200
+    assert "Admin" in page.text
+
+
+def test_signing_in_with_a_wrong_key_is_refused(client: TestClient) -> None:
+    form = client.get("/ui/login")
+    response = client.post("/ui/login", data={"csrf": csrf_of(form.text), "api_key": "whk_nope"})
+    assert response.status_code == 401
+    assert "That API key is not valid." in response.text
+    assert SESSION_COOKIE not in client.cookies
+    assert client.get("/ui/endpoints", follow_redirects=False).status_code == 303
+
+
+def test_the_sign_in_form_needs_its_own_token(client: TestClient, admin_key: str) -> None:
+    client.get("/ui/login")
+    response = client.post("/ui/login", data={"csrf": "forged", "api_key": admin_key})
+    assert response.status_code == 403
+    assert SESSION_COOKIE not in client.cookies
+
+
+def test_signing_in_never_redirects_off_the_ui(client: TestClient, admin_key: str) -> None:
+    form = client.get("/ui/login")
+    response = client.post(
+        "/ui/login",
+        data={"csrf": csrf_of(form.text), "api_key": admin_key, "next": "//evil.example/ui"},
+        follow_redirects=False,
+    )
+    assert response.headers["location"] == "/ui/endpoints"
+
+
+def test_a_tampered_session_cookie_counts_as_signed_out(
+    admin: tuple[TestClient, str],
+) -> None:
+    client, _ = admin
+    token = client.cookies[SESSION_COOKIE]
+    body, signature = token.split(".")
+    client.cookies.set(SESSION_COOKIE, body + "." + signature[::-1], path="/ui")
+    assert client.get("/ui/endpoints", follow_redirects=False).status_code == 303
+
+
+def test_a_cookie_signed_with_another_secret_counts_as_signed_out(
+    producer: Producer, admin_key: str
+) -> None:
+    with TestClient(build_app(producer)) as first:
+        sign_in(first, admin_key)
+        token = first.cookies[SESSION_COOKIE]
+    with TestClient(build_app(producer, secret=b"another-secret-of-32-bytes-long!")) as second:
+        second.cookies.set(SESSION_COOKIE, token, path="/ui")
+        assert second.get("/ui/endpoints", follow_redirects=False).status_code == 303
+
+
+def test_signing_out_ends_the_session(admin: tuple[TestClient, str]) -> None:
+    client, csrf = admin
+    response = client.post("/ui/logout", data={"csrf": csrf}, follow_redirects=False)
+    assert response.status_code == 303
+    assert SESSION_COOKIE not in client.cookies
+    assert client.get("/ui/endpoints", follow_redirects=False).status_code == 303
+
+
+def test_a_tenant_key_sees_only_its_tenant(producer: Producer, client: TestClient) -> None:
+    own = producer.create_endpoint("https://acme.example/hooks", tenant="acme")
+    other = producer.create_endpoint("https://globex.example/hooks", tenant="globex")
+    sign_in(client, producer.create_api_key(tenant="acme")[1])
+    page = client.get("/ui/endpoints")
+    assert own.url in page.text
+    assert other.url not in page.text
+    assert client.get(f"/ui/endpoints/{other.id}").status_code == 404
+
+
+# -- CSRF ---------------------------------------------------------------------------
+
+
+def test_a_form_without_the_csrf_token_changes_nothing(
+    producer: Producer, admin: tuple[TestClient, str]
+) -> None:
+    client, _ = admin
+    endpoint = producer.create_endpoint("https://acme.example/hooks", tenant="acme")
+    response = client.post(f"/ui/endpoints/{endpoint.id}/disable", data={"reason": "x"})
+    assert response.status_code == 403
+    assert "Form expired" in response.text
+    assert producer.get_endpoint(endpoint.id).status == "enabled"
+
+
+def test_the_csrf_token_of_another_session_is_refused(
+    producer: Producer, admin: tuple[TestClient, str], admin_key: str
+) -> None:
+    client, _ = admin
+    with TestClient(build_app(producer)) as other:
+        foreign = sign_in(other, admin_key)
+    endpoint = producer.create_endpoint("https://acme.example/hooks", tenant="acme")
+    response = client.post(f"/ui/endpoints/{endpoint.id}/disable", data={"csrf": foreign})
+    assert response.status_code == 403
+    assert producer.get_endpoint(endpoint.id).status == "enabled"
+
+
+def test_a_post_without_a_session_gets_a_page_not_a_redirect(client: TestClient) -> None:
+    response = client.post("/ui/deliveries/dlv_x/retry", data={"csrf": "x"})
+    assert response.status_code == 401
+    assert "text/html" in response.headers["content-type"]
+
+
+# -- pages --------------------------------------------------------------------------
+
+
+def test_endpoints_page_shows_status_failing_since_and_success_rate(
+    producer: Producer, receiver: Receiver, admin: tuple[TestClient, str]
+) -> None:
+    client, _ = admin
+    failing, _ = failed_by_worker(producer, receiver, "acme")
+    paused = producer.create_endpoint("https://globex.example/hooks", tenant="globex")
+    producer.disable_endpoint(paused.id, reason="customer asked")
+    page = client.get("/ui/endpoints")
+    assert page.status_code == 200
+    assert page.headers["cache-control"] == "no-store"
+    row = _row_of(page.text, failing.url)
+    assert failing.failing_since is not None
+    assert failing.failing_since.strftime("%Y-%m-%d %H:%M:%S UTC") in row
+    assert "0.0%" in row
+    assert "0 ok · 1 failed" in row
+    assert "customer asked" in _row_of(page.text, paused.url)
+
+
+def _row_of(html: str, text: str) -> str:
+    rows = [row for row in html.split("<tr") if text in row]
+    assert rows, f"no table row mentions {text}"
+    return rows[0]
+
+
+def test_endpoints_page_filters_by_status_and_tenant(
+    producer: Producer, admin: tuple[TestClient, str]
+) -> None:
+    client, _ = admin
+    on = producer.create_endpoint("https://on.example/hooks", tenant="acme")
+    off = producer.create_endpoint("https://off.example/hooks", tenant="globex")
+    producer.disable_endpoint(off.id)
+    disabled = client.get("/ui/endpoints?status=disabled").text
+    assert off.url in disabled and on.url not in disabled
+    acme = client.get("/ui/endpoints?tenant=acme&status=").text
+    assert on.url in acme and off.url not in acme
+
+
+def test_endpoints_page_is_paginated_newest_first(
+    producer: Producer, admin: tuple[TestClient, str]
+) -> None:
+    client, _ = admin
+    urls = [
+        producer.create_endpoint(f"https://e{i}.example/hooks", tenant="acme").url
+        for i in range(30)
+    ]
+    first = client.get("/ui/endpoints")
+    assert urls[29] in first.text and urls[5] in first.text and urls[4] not in first.text
+    next_url = re.search(r'href="([^"]+)" rel="next"', first.text)
+    assert next_url
+    second = client.get(next_url.group(1).replace("&amp;", "&"))
+    assert urls[4] in second.text and urls[0] in second.text and urls[5] not in second.text
+    assert 'rel="next"' not in second.text
+
+
+def test_endpoint_page_shows_settings_chart_and_deliveries(
+    producer: Producer, receiver: Receiver, admin: tuple[TestClient, str]
+) -> None:
+    client, _ = admin
+    endpoint, delivery_id = failed_by_worker(producer, receiver, "acme")
+    producer.update_endpoint(
+        endpoint.id, headers={"Authorization": "Bearer s3cr3t-value", "X-Team": "b"}
+    )
+    page = client.get(f"/ui/endpoints/{endpoint.id}")
+    assert page.status_code == 200
+    assert "acme billing" in page.text
+    assert "X-Team: b" in page.text
+    assert "s3cr3t-value" not in page.text
+    assert '<svg class="chart"' in page.text
+    assert page.text.count('<rect class="failed"') == 1
+    assert "0 succeeded, 1 failed" in page.text
+    assert delivery_id in page.text
+
+
+def test_endpoint_deliveries_filter_by_status_event_type_and_time(
+    producer: Producer, receiver: Receiver, admin: tuple[TestClient, str]
+) -> None:
+    client, _ = admin
+    endpoint = producer.create_endpoint(receiver.script("/mixed", [500]), tenant="acme")
+    failed = producer.test_endpoint(endpoint.id)
+    succeeded = producer.test_endpoint(endpoint.id)
+    pending = producer.send("invoice.paid", {"n": 1}, tenant="acme")
+    [queued] = producer.list_deliveries(message_id=pending.id).data
+    base = f"/ui/endpoints/{endpoint.id}"
+
+    page = client.get(f"{base}?status=failed").text
+    assert failed.delivery_id in page and succeeded.delivery_id not in page
+    page = client.get(f"{base}?event_type=invoice.paid").text
+    assert queued.id in page and failed.delivery_id not in page
+    later = (datetime.now(UTC) + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M")
+    page = client.get(f"{base}?since={later}").text
+    assert "No deliveries match." in page
+    page = client.get(f"{base}?until={later}&status=succeeded").text
+    assert succeeded.delivery_id in page and failed.delivery_id not in page
+
+
+def test_endpoint_deliveries_are_paginated_newest_first(
+    producer: Producer, admin: tuple[TestClient, str]
+) -> None:
+    client, _ = admin
+    endpoint = producer.create_endpoint("https://acme.example/hooks", tenant="acme")
+    messages = [producer.send("invoice.paid", {"n": i}, tenant="acme") for i in range(27)]
+    ids = [producer.list_deliveries(message_id=m.id).data[0].id for m in messages]
+    first = client.get(f"/ui/endpoints/{endpoint.id}?status=pending").text
+    assert first.index(ids[26]) < first.index(ids[2])
+    assert ids[1] not in first
+    next_url = re.search(r'href="([^"]+)" rel="next"', first)
+    assert next_url and "status=pending" in next_url.group(1)
+    second = client.get(next_url.group(1).replace("&amp;", "&")).text
+    assert ids[1] in second and ids[0] in second and ids[2] not in second
+
+
+def test_a_bad_time_filter_gets_a_clear_page(
+    producer: Producer, admin: tuple[TestClient, str]
+) -> None:
+    client, _ = admin
+    endpoint = producer.create_endpoint("https://acme.example/hooks", tenant="acme")
+    response = client.get(f"/ui/endpoints/{endpoint.id}?since=yesterday")
+    assert response.status_code == 422
+    assert "since" in response.text and "Traceback" not in response.text
+    response = client.get(f"/ui/endpoints/{endpoint.id}?status=lost")
+    assert response.status_code == 422
+
+
+def test_delivery_page_shows_every_attempt(
+    producer: Producer, receiver: Receiver, admin: tuple[TestClient, str]
+) -> None:
+    client, _ = admin
+    endpoint = producer.create_endpoint(
+        receiver.script("/flaky", [503]), tenant="acme", retry_schedule=[0, 3600]
+    )
+    message = producer.send("invoice.paid", {"invoice": "in_7"}, tenant="acme")
+    [delivery] = producer.list_deliveries(message_id=message.id).data
+    with producer.start_worker_thread():
+        receiver.wait_for(1, path="/flaky")
+        deadline = time.monotonic() + 20
+        while not producer.list_attempts(delivery.id):
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+    [attempt] = producer.list_attempts(delivery.id)
+    page = client.get(f"/ui/deliveries/{delivery.id}")
+    assert page.status_code == 200
+    assert "HTTP 503" in page.text
+    assert "status 503" in page.text  # the response body
+    assert "webhook-signature" in page.text
+    assert "content-type" in page.text  # a response header
+    assert attempt.next_attempt_at is not None
+    assert f"next attempt {attempt.next_attempt_at:%Y-%m-%d %H:%M:%S} UTC" in page.text
+    assert "in_7" in page.text  # the payload
+    assert endpoint.url in page.text
+
+
+def test_messages_page_lists_messages_and_shows_the_payload(
+    producer: Producer, admin: tuple[TestClient, str]
+) -> None:
+    client, _ = admin
+    endpoint = producer.create_endpoint("https://acme.example/hooks", tenant="acme")
+    paid = producer.send("invoice.paid", {"invoice": "in_42"}, tenant="acme")
+    producer.send("user.created", {"user": "u_1"}, tenant="acme")
+    page = client.get("/ui/messages?event_type=invoice.paid")
+    assert page.status_code == 200
+    assert paid.id in page.text and "user.created" not in page.text
+    detail = client.get(f"/ui/messages/{paid.id}")
+    assert detail.status_code == 200
+    assert "&#34;invoice&#34;: &#34;in_42&#34;" in detail.text
+    assert endpoint.id in detail.text
+
+
+def test_unknown_things_get_a_404_page(admin: tuple[TestClient, str]) -> None:
+    client, _ = admin
+    for path in ("/ui/endpoints/ep_nope", "/ui/deliveries/dlv_nope", "/ui/messages/msg_nope"):
+        response = client.get(path)
+        assert response.status_code == 404
+        assert "Not found" in response.text
+
+
+# -- actions ------------------------------------------------------------------------
+
+
+def test_retry_puts_a_failed_delivery_back_in_the_queue(
+    producer: Producer, receiver: Receiver, admin: tuple[TestClient, str]
+) -> None:
+    client, csrf = admin
+    endpoint = producer.create_endpoint(receiver.script("/r", [500]), tenant="acme")
+    result = producer.test_endpoint(endpoint.id)
+    assert producer.get_delivery(result.delivery_id).status == "failed"
+    response = client.post(f"/ui/deliveries/{result.delivery_id}/retry", data={"csrf": csrf})
+    assert response.status_code == 200
+    assert "queued to be sent again" in response.text
+    assert producer.get_delivery(result.delivery_id).status == "pending"
+
+
+def test_retrying_a_succeeded_delivery_needs_force(
+    producer: Producer, receiver: Receiver, admin: tuple[TestClient, str]
+) -> None:
+    client, csrf = admin
+    endpoint = producer.create_endpoint(receiver.url("/ok"), tenant="acme")
+    result = producer.test_endpoint(endpoint.id)
+    url = f"/ui/deliveries/{result.delivery_id}/retry"
+    refused = client.post(url, data={"csrf": csrf})
+    assert refused.status_code == 409
+    assert "already succeeded" in refused.text
+    assert client.post(url, data={"csrf": csrf, "force": "on"}).status_code == 200
+    assert producer.get_delivery(result.delivery_id).status == "pending"
+
+
+def test_disable_and_enable_an_endpoint(producer: Producer, admin: tuple[TestClient, str]) -> None:
+    client, csrf = admin
+    endpoint = producer.create_endpoint("https://acme.example/hooks", tenant="acme")
+    base = f"/ui/endpoints/{endpoint.id}"
+    page = client.post(f"{base}/disable", data={"csrf": csrf, "reason": "maintenance"})
+    assert "The endpoint is disabled" in page.text
+    assert producer.get_endpoint(endpoint.id).disabled_reason == "maintenance"
+    page = client.post(f"{base}/enable", data={"csrf": csrf})
+    assert "The endpoint is enabled" in page.text
+    assert producer.get_endpoint(endpoint.id).status == "enabled"
+
+
+def test_rotating_the_secret_shows_the_new_one_once(
+    producer: Producer, admin: tuple[TestClient, str]
+) -> None:
+    client, csrf = admin
+    endpoint = producer.create_endpoint("https://acme.example/hooks", tenant="acme")
+    response = client.post(f"/ui/endpoints/{endpoint.id}/rotate-secret", data={"csrf": csrf})
+    assert response.status_code == 200
+    assert response.headers["cache-control"] == "no-store"
+    shown = re.search(r'id="new-secret">([^<]+)<', response.text)
+    assert shown
+    current = producer.get_endpoint_secret(endpoint.id).secret
+    assert shown.group(1) == current != endpoint.secret
+    assert current not in client.get(f"/ui/endpoints/{endpoint.id}").text
+
+
+def test_recover_requeues_the_failed_deliveries_of_a_window(
+    producer: Producer, receiver: Receiver, admin: tuple[TestClient, str]
+) -> None:
+    client, csrf = admin
+    endpoint = producer.create_endpoint(receiver.script("/down", [500, 500]), tenant="acme")
+    failed = [producer.test_endpoint(endpoint.id).delivery_id for _ in range(2)]
+    since = (datetime.now(UTC) - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M")
+    response = client.post(
+        f"/ui/endpoints/{endpoint.id}/recover", data={"csrf": csrf, "since": since, "until": ""}
+    )
+    assert response.status_code == 200
+    assert "2 failed deliveries are queued to be sent again." in response.text
+    assert {producer.get_delivery(d).status for d in failed} == {"pending"}
+
+
+def test_send_test_event_shows_the_receivers_answer(
+    producer: Producer, receiver: Receiver, admin: tuple[TestClient, str]
+) -> None:
+    client, csrf = admin
+    endpoint = producer.create_endpoint(receiver.script("/t", [418]), tenant="acme")
+    page = client.post(f"/ui/endpoints/{endpoint.id}/test", data={"csrf": csrf})
+    assert page.status_code == 200
+    assert "Test event failed" in page.text and "HTTP 418" in page.text
+    assert "status 418" in page.text
+    fragment = client.post(
+        f"/ui/endpoints/{endpoint.id}/test",
+        data={"csrf": csrf},
+        headers={"X-Requested-With": "fetch"},
+    )
+    assert fragment.text.lstrip().startswith('<div class="test-result ok"')
+    assert "status 200" in fragment.text
+    assert len(receiver.received("/t")) == 2
+
+
+# -- portal links -------------------------------------------------------------------
+
+
+def _link(client: TestClient, key: str | None, body: Any) -> Any:
+    headers = {"Authorization": f"Bearer {key}"} if key is not None else {}
+    return client.post("/v1/portal-links", json=body, headers=headers)
+
+
+def _assert_error(response: Any, status: int, code: str) -> dict[str, Any]:
+    assert response.status_code == status, response.text
+    error = response.json()["error"]
+    assert set(error) == {"code", "message", "details"}
+    assert error["code"] == code
+    return error
+
+
+def test_portal_links_need_an_api_key(client: TestClient) -> None:
+    response = _link(client, None, {"tenant": "acme"})
+    _assert_error(response, 401, "unauthorized")
+    assert response.headers["www-authenticate"] == "Bearer"
+    _assert_error(_link(client, "whk_wrong", {"tenant": "acme"}), 401, "unauthorized")
+
+
+def test_portal_links_need_an_admin_key(producer: Producer, client: TestClient) -> None:
+    tenant_key = producer.create_api_key(tenant="acme")[1]
+    _assert_error(_link(client, tenant_key, {"tenant": "acme"}), 403, "forbidden")
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({}, "body.tenant"),
+        ({"tenant": "no spaces"}, "body.tenant"),
+        ({"tenant": "acme", "ttl_seconds": 10}, "body.ttl_seconds"),
+        ({"tenant": "acme", "ttl_seconds": 8 * 86400}, "body.ttl_seconds"),
+        ({"tenant": "acme", "ttl_seconds": "60"}, "body.ttl_seconds"),
+        ({"tenant": "acme", "scope": "all"}, "body.scope"),
+    ],
+)
+def test_portal_links_reject_bad_input(
+    client: TestClient, admin_key: str, body: dict[str, Any], field: str
+) -> None:
+    error = _assert_error(_link(client, admin_key, body), 422, "validation_error")
+    assert error["details"][0]["field"] == field
+
+
+def test_a_portal_link_opens_the_ui_for_its_tenant_only(
+    producer: Producer, receiver: Receiver, client: TestClient, admin_key: str
+) -> None:
+    own = producer.create_endpoint(receiver.url("/acme"), tenant="acme")
+    other = producer.create_endpoint(receiver.url("/globex"), tenant="globex")
+    other_test = producer.test_endpoint(other.id)
+    before = datetime.now(UTC)
+    response = _link(client, admin_key, {"tenant": "acme", "ttl_seconds": 600})
+    assert response.status_code == 201
+    link = response.json()
+    assert set(link) == {"url", "expires_at"}
+    assert link["url"].startswith("http://testserver/ui/portal?token=")
+    expires_at = datetime.fromisoformat(link["expires_at"])
+    assert timedelta(seconds=598) < expires_at - before < timedelta(seconds=601)
+
+    opened = client.get(link["url"])
+    assert opened.status_code == 200
+    assert 'http-equiv="refresh"' in opened.text
+    assert SESSION_COOKIE in client.cookies
+    page = client.get("/ui/endpoints")
+    assert own.url in page.text and other.url not in page.text
+    assert "Account <strong>acme</strong>" in page.text
+    for path in (
+        f"/ui/endpoints/{other.id}",
+        f"/ui/deliveries/{other_test.delivery_id}",
+        f"/ui/messages/{other_test.message_id}",
+    ):
+        assert client.get(path).status_code == 404, path
+    csrf = csrf_of(page.text)
+    refused = client.post(f"/ui/endpoints/{other.id}/disable", data={"csrf": csrf})
+    assert refused.status_code == 404
+    assert producer.get_endpoint(other.id).status == "enabled"
+
+
+def test_an_expired_portal_link_gets_a_clear_page(producer: Producer, client: TestClient) -> None:
+    token = Signer(SECRET).portal_token("acme", datetime.now(UTC) - timedelta(seconds=1))
+    response = client.get(f"/ui/portal?token={token}")
+    assert response.status_code == 401
+    assert "text/html" in response.headers["content-type"]
+    assert "This link has expired" in response.text
+    assert SESSION_COOKIE not in client.cookies
+
+
+@pytest.mark.parametrize("change", ["tenant", "signature", "truncate", "missing"])
+def test_a_tampered_portal_link_gets_a_clear_page(
+    client: TestClient, admin_key: str, change: str
+) -> None:
+    url = _link(client, admin_key, {"tenant": "acme"}).json()["url"]
+    token = url.split("token=", 1)[1]
+    body, signature = token.split(".")
+    forged = {
+        "tenant": Signer(SECRET)
+        .portal_token("globex", datetime.now(UTC) + timedelta(hours=1))
+        .split(".")[0]
+        + "."
+        + signature,
+        "signature": body + "." + signature[:-2] + ("AA" if signature[-2:] != "AA" else "BB"),
+        "truncate": token[:20],
+        "missing": "",
+    }[change]
+    response = client.get(f"/ui/portal?token={forged}")
+    assert response.status_code == 403
+    assert "This link is not valid" in response.text
+    assert "Traceback" not in response.text
+    assert SESSION_COOKIE not in client.cookies
+
+
+def test_a_portal_token_is_no_session_cookie(client: TestClient, admin_key: str) -> None:
+    url = _link(client, admin_key, {"tenant": "acme"}).json()["url"]
+    client.cookies.set(SESSION_COOKIE, url.split("token=", 1)[1], path="/ui")
+    assert client.get("/ui/endpoints", follow_redirects=False).status_code == 303
+
+
+# -- pure parts: tokens and charts ------------------------------------------------
+
+
+def test_tokens_verify_only_for_their_purpose_and_until_expiry() -> None:
+    signer = Signer(SECRET)
+    now = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
+    token = signer.portal_token("acme", now + timedelta(minutes=5))
+    assert signer.portal(token, now) == ("acme", now + timedelta(minutes=5))
+    with pytest.raises(ExpiredToken):
+        signer.portal(token, now + timedelta(minutes=5))
+    with pytest.raises(InvalidToken):
+        signer.session(token, now)
+    with pytest.raises(InvalidToken):
+        Signer(b"x" * 32).portal(token, now)
+
+
+def test_csrf_tokens_belong_to_one_session() -> None:
+    signer = Signer(SECRET)
+    assert signer.check_csrf("s1", signer.csrf_token("s1"))
+    assert not signer.check_csrf("s2", signer.csrf_token("s1"))
+    assert not signer.check_csrf("s1", None)
+
+
+class _SettingsHolder:
+    """Stands in for a Producer: only ``settings`` is read."""
+
+    def __init__(self, ui_secret: str | None = None) -> None:
+        self.settings = Settings(database_url="sqlite://", ui_secret=ui_secret)
+
+
+def test_routers_of_one_producer_share_a_generated_secret() -> None:
+    producer = _SettingsHolder()
+    assert resolve_secret(producer, None) == resolve_secret(producer, None)
+    assert resolve_secret(_SettingsHolder(), None) != resolve_secret(producer, None)
+    assert resolve_secret(_SettingsHolder(ui_secret="s" * 32), None) == b"s" * 32
+    with pytest.raises(ValueError, match="at least 16 bytes"):
+        resolve_secret(producer, b"short")
+
+
+def test_hour_window_covers_the_current_hour_and_the_23_before() -> None:
+    since, until = hour_window(datetime(2026, 11, 22, 10, 37, tzinfo=UTC))
+    assert since == datetime(2026, 11, 21, 11, tzinfo=UTC)
+    assert until == datetime(2026, 11, 22, 11, tzinfo=UTC)
+
+
+def test_bar_chart_scales_the_busiest_hour_to_the_full_height() -> None:
+    start = datetime(2026, 11, 22, 0, tzinfo=UTC)
+    hours = [HourCount(start + timedelta(hours=i), i, 1 if i == 2 else 0) for i in range(3)]
+    chart = bar_chart(hours, width=300, height=120)
+    assert chart.maximum == 3
+    busiest = chart.bars[2]
+    assert busiest.succeeded_height + busiest.failed_height == pytest.approx(chart.plot_height)
+    assert busiest.failed_y == pytest.approx(0)
+    assert chart.bars[0].succeeded_height == 0
+    assert (chart.total_succeeded, chart.total_failed) == (3, 1)
+
+
+def test_hourly_counts_use_the_library_aggregate_when_there_is_one() -> None:
+    since, until = hour_window(datetime(2026, 11, 22, 10, 30, tzinfo=UTC))
+    asked: dict[str, Any] = {}
+
+    def endpoint_hourly_counts(endpoint_id: str, **kwargs: Any) -> list[SimpleNamespace]:
+        asked.update(kwargs, endpoint_id=endpoint_id)
+        return [SimpleNamespace(hour=until - timedelta(hours=1), succeeded=7, failed=2)]
+
+    fake = SimpleNamespace(endpoint_hourly_counts=endpoint_hourly_counts)
+    counts = hourly_counts(fake, "ep_x", since=since, until=until, tenant="acme")
+    assert asked == {"endpoint_id": "ep_x", "since": since, "until": until, "tenant": "acme"}
+    assert (counts.hours[-1].succeeded, counts.hours[-1].failed) == (7, 2)

@@ -1,0 +1,129 @@
+"""The UI in a real browser: headless Chromium driven by Playwright.
+
+Uses Debian's ``chromium`` package, never a browser downloaded by Playwright.
+Runs on SQLite only: the database layer is covered by tests/test_ui.py.
+Screenshots go to pytest's temporary directory, never into the repository.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from producer import Producer
+from tests.receiver import LocalServer, Receiver
+from tests.test_ui import build_app, failed_by_worker
+
+sync_api = pytest.importorskip(
+    "playwright.sync_api",
+    reason="Playwright for Python is not installed (pip install playwright)",
+)
+
+CHROMIUM = os.environ.get("WEBHOOKS_TEST_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-sync",
+]
+
+pytestmark = pytest.mark.skipif(
+    # Under CI a missing browser is a failure, not a skip.
+    not Path(CHROMIUM).exists() and not os.environ.get("CI"),
+    reason=f"no Chromium at {CHROMIUM} (apt-get install chromium)",
+)
+
+
+@pytest.fixture
+def browser() -> Iterator[Any]:
+    """Headless Debian Chromium."""
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
+        )
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def producer(tmp_path: Path) -> Iterator[Producer]:
+    """A SQLite producer that may deliver to the local receiver."""
+    p = Producer(
+        f"sqlite:///{tmp_path / 'webhooks.db'}",
+        auto_migrate=True,
+        allowed_cidrs=["127.0.0.0/8"],
+        worker_poll_interval=0.05,
+    )
+    yield p
+    p.close()
+
+
+def test_an_admin_and_a_portal_user_find_their_way(
+    browser: Any, producer: Producer, tmp_path: Path
+) -> None:
+    expect = sync_api.expect
+    _, admin_key = producer.create_api_key(name="admin")
+    with Receiver() as receiver, LocalServer(build_app(producer)) as base_url:
+        failing, delivery_id = failed_by_worker(producer, receiver, "acme")
+        other = producer.create_endpoint(receiver.url("/globex"), tenant="globex")
+
+        # An admin signs in and sees the failing endpoint.
+        admin = browser.new_context()
+        page = admin.new_page()
+        page.goto(f"{base_url}/ui/endpoints")
+        expect(page).to_have_url(re.compile(r"/ui/login\?next="))
+        page.fill("input[name=api_key]", admin_key)
+        page.click("button[type=submit]")
+        expect(page).to_have_url(f"{base_url}/ui/endpoints")
+        row = page.locator("#endpoints tr", has_text=failing.url)
+        expect(row).to_contain_text("failures in a row")
+        expect(row).to_contain_text("0.0%")
+
+        # ... opens it, then its failed delivery, and retries it.
+        row.get_by_role("link", name=failing.url).click()
+        expect(page.locator("#hourly-chart rect.failed")).to_have_count(1)
+        page.get_by_role("link", name=delivery_id).click()
+        expect(page.locator("#delivery-status")).to_have_text("failed")
+        expect(page.locator(".attempt")).to_contain_text("HTTP 500")
+        page.click("#retry")
+        expect(page.locator(".notice")).to_contain_text("queued to be sent again")
+        expect(page.locator("#delivery-status")).to_have_text("pending")
+        assert producer.get_delivery(delivery_id).status == "pending"
+
+        # ... and presses "Send test event": the answer shows in place.
+        page.get_by_role("link", name=failing.url).click()
+        endpoint_url = page.url
+        receiver.script("/acme/fail", [503])
+        page.click("#send-test")
+        expect(page.locator("#test-outcome")).to_contain_text("HTTP 503")
+        expect(page.locator("#test-outcome pre")).to_have_text("status 503")
+        assert page.url == endpoint_url
+        page.screenshot(path=str(tmp_path / "endpoint.png"), full_page=True)
+        admin.close()
+
+        # A host app makes a portal link; its user, arriving from another
+        # site, sees their endpoint and cannot reach another tenant's.
+        response = httpx.post(
+            f"{base_url}/v1/portal-links",
+            json={"tenant": "acme", "ttl_seconds": 600},
+            headers={"Authorization": f"Bearer {admin_key}"},
+        )
+        assert response.status_code == 201
+        portal = browser.new_context().new_page()
+        portal.set_content(f'<a id="open" href="{response.json()["url"]}">webhooks</a>')
+        portal.click("#open")
+        expect(portal).to_have_url(f"{base_url}/ui/endpoints")
+        expect(portal.locator("#endpoints")).to_contain_text(failing.url)
+        expect(portal.locator("#endpoints")).not_to_contain_text(other.url)
+        expect(portal.locator(".who")).to_contain_text("acme")
+        answer = portal.goto(f"{base_url}/ui/endpoints/{other.id}")
+        assert answer is not None and answer.status == 404
+        expect(portal.locator("h1")).to_have_text("Not found")
