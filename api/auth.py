@@ -52,7 +52,9 @@ def api_key_principal(
 ) -> Principal:
     """Resolve ``Authorization: Bearer <key>`` against the producer's API keys."""
     if credentials is None or credentials.scheme.lower() != "bearer":
-        raise ApiError(401, "an API key is required: Authorization: Bearer <key>", headers=_CHALLENGE)
+        raise ApiError(
+            401, "an API key is required: Authorization: Bearer <key>", headers=_CHALLENGE
+        )
     producer: Producer = request.app.state.producer
     key = producer.authenticate(credentials.credentials)
     if key is None:

@@ -35,9 +35,5 @@ Limit = Annotated[int, Query(ge=1, le=250, description="Page size, 1-250.")]
 Cursor = Annotated[
     str | None, Query(description="The `next_cursor` of the previous page.", max_length=200)
 ]
-Since = Annotated[
-    AwareDatetime | None, Query(description="RFC 3339 with a timezone; inclusive.")
-]
-Until = Annotated[
-    AwareDatetime | None, Query(description="RFC 3339 with a timezone; exclusive.")
-]
+Since = Annotated[AwareDatetime | None, Query(description="RFC 3339 with a timezone; inclusive.")]
+Until = Annotated[AwareDatetime | None, Query(description="RFC 3339 with a timezone; exclusive.")]

@@ -8,6 +8,7 @@ client has one thing to parse.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -81,7 +82,9 @@ class ApiError(Exception):
         self.headers = dict(headers or {})
 
 
-def error_body(code: str, message: str, details: list[dict[str, Any]] | None = None) -> dict:
+def error_body(
+    code: str, message: str, details: list[dict[str, Any]] | None = None
+) -> dict[str, Any]:
     """The JSON body of an error response."""
     return {"error": {"code": code, "message": message, "details": details or []}}
 
@@ -103,12 +106,28 @@ def _status_of(exc: WebhooksError) -> int:
     return 500
 
 
+def _locate(field: str, request: Request) -> str:
+    """Prefix a library field name with where the client sent it, as request
+    validation does (``body.url``, ``query.cursor``), so that a client reads
+    one naming whichever layer found the problem."""
+    name = re.split(r"[.\[]", field, maxsplit=1)[0]
+    if name in request.query_params:
+        return f"query.{field}"
+    if request.method in ("POST", "PUT", "PATCH"):
+        return f"body.{field}"
+    return field
+
+
 async def _webhooks_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, WebhooksError)
     status = _status_of(exc)
     if status == 500:
         log.error("server-side library error on %s %s: %s", request.method, request.url.path, exc)
-    return JSONResponse(error_body(exc.code, exc.message, exc.details), status_code=status)
+    details = [
+        {**d, "field": _locate(d["field"], request)} if isinstance(d.get("field"), str) else d
+        for d in exc.details
+    ]
+    return JSONResponse(error_body(exc.code, exc.message, details), status_code=status)
 
 
 async def _api_error(request: Request, exc: Exception) -> JSONResponse:

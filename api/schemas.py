@@ -83,6 +83,9 @@ class ErrorDetail(BaseModel):
 
     field: str | None = Field(default=None, examples=["body.url"])
     message: str = Field(examples=["scheme must be http or https"])
+    schema_path: list[str | int] | None = Field(
+        default=None, description="For data rejected by a JSON Schema: the failing keyword's path."
+    )
 
 
 class ErrorBody(BaseModel):
@@ -698,7 +701,9 @@ class AttemptOut(BaseModel):
     duration_ms: float
     request: AttemptRequestOut
     response: AttemptResponseOut | None
-    error: str | None = Field(description="null, timeout, connection_error: …, blocked_destination: …")
+    error: str | None = Field(
+        description="null, timeout, connection_error: …, blocked_destination: …"
+    )
     succeeded: bool
     next_attempt_at: str | None = Field(description="When the retry it scheduled is due, if any.")
 

@@ -19,6 +19,7 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
+from api.errors import install_error_handlers
 from api.ui import create_portal_router, create_ui_router
 from api.ui.charts import HourCount, bar_chart, hour_window, hourly_counts
 from api.ui.pages import SESSION_COOKIE
@@ -35,8 +36,11 @@ CSRF = re.compile(r'name="csrf" value="([^"]+)"')
 
 
 def build_app(producer: Producer, secret: bytes | None = SECRET) -> FastAPI:
-    """An app with the UI and the portal-link routers, and nothing else."""
+    """An app with the UI and the portal-link routers and the API's error
+    handlers (``api.create_app`` includes the same routers with its own secret)."""
     app = FastAPI()
+    app.state.producer = producer  # the API's key authentication reads it here
+    install_error_handlers(app)
     app.include_router(create_ui_router(producer, secret=secret))
     app.include_router(create_portal_router(producer, secret=secret))
     return app

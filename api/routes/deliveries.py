@@ -58,7 +58,7 @@ def list_deliveries(
 @router.get(
     "/{delivery_id}",
     response_model=DeliveryOut,
-    responses=error_responses(401, 404),
+    responses=error_responses(401, 404, 422),
     summary="Get a delivery",
 )
 def get_delivery(delivery_id: str, producer: ProducerDep, caller: Caller) -> DeliveryOut:
@@ -69,12 +69,10 @@ def get_delivery(delivery_id: str, producer: ProducerDep, caller: Caller) -> Del
 @router.get(
     "/{delivery_id}/attempts",
     response_model=PageOut[AttemptOut],
-    responses=error_responses(401, 404),
+    responses=error_responses(401, 404, 422),
     summary="List a delivery's attempts",
 )
-def list_attempts(
-    delivery_id: str, producer: ProducerDep, caller: Caller
-) -> PageOut[AttemptOut]:
+def list_attempts(delivery_id: str, producer: ProducerDep, caller: Caller) -> PageOut[AttemptOut]:
     """Every attempt, oldest first, with request and response (bodies up to
     16 KiB). In the list shape of the API; one page holds them all, since a
     retry schedule bounds their number."""

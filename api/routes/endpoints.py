@@ -110,7 +110,7 @@ def update_endpoint(
     "/{endpoint_id}",
     status_code=204,
     response_class=Response,
-    responses=error_responses(401, 404),
+    responses=error_responses(401, 404, 422),
     summary="Delete an endpoint",
 )
 def delete_endpoint(endpoint_id: str, producer: ProducerDep, caller: Caller) -> Response:

@@ -56,7 +56,7 @@ def list_event_types(
 @router.get(
     "/{name}",
     response_model=EventTypeOut,
-    responses=error_responses(401, 404),
+    responses=error_responses(401, 404, 422),
     summary="Get an event type",
 )
 def get_event_type(name: str, producer: ProducerDep, caller: Caller) -> EventTypeOut:
@@ -81,7 +81,7 @@ def update_event_type(
     "/{name}",
     status_code=204,
     response_class=Response,
-    responses=error_responses(401, 403, 404),
+    responses=error_responses(401, 403, 404, 422),
     summary="Archive an event type",
 )
 def archive_event_type(name: str, producer: ProducerDep, admin: Admin) -> Response:

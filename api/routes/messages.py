@@ -8,7 +8,14 @@ from fastapi import APIRouter, Header, Query
 
 from api.dependencies import Caller, Cursor, Limit, ProducerDep, Since, Until
 from api.errors import error_responses
-from api.schemas import DeliveryOut, MessageCreate, MessageDetailOut, MessageOut, PageOut, ResendRequest
+from api.schemas import (
+    DeliveryOut,
+    MessageCreate,
+    MessageDetailOut,
+    MessageOut,
+    PageOut,
+    ResendRequest,
+)
 from producer.errors import ValidationError
 
 __all__ = ["router"]
@@ -31,6 +38,8 @@ def send_message(
         str | None,
         Header(
             alias="Idempotency-Key",
+            min_length=1,
+            max_length=256,
             description="The same key with the same body returns the first message; "
             "with another body, 409.",
         ),
@@ -92,7 +101,7 @@ def list_messages(
 @router.get(
     "/{message_id}",
     response_model=MessageDetailOut,
-    responses=error_responses(401, 404),
+    responses=error_responses(401, 404, 422),
     summary="Get a message",
 )
 def get_message(message_id: str, producer: ProducerDep, caller: Caller) -> MessageDetailOut:

@@ -1,0 +1,82 @@
+"""``create_app``: the management API as a FastAPI application."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+
+from api.auth import Principal, current_principal
+from api.errors import install_error_handlers
+from api.limits import BodySizeLimit
+from api.metrics import Metrics
+from api.routes import deliveries, endpoints, event_types, messages, operations
+from api.ui import create_portal_router, create_ui_router
+from producer import __version__
+from producer.producer import Producer
+
+__all__ = ["BODY_LIMIT_FACTOR", "create_app"]
+
+BODY_LIMIT_FACTOR = 4
+"""Request bodies above this many times ``max_payload_bytes`` are refused
+unread: the envelope limit applies to the data, and the rest of a request
+(other fields, JSON escaping) never needs this much room."""
+
+_DESCRIPTION = """\
+Manage webhook endpoints, event types, messages and the delivery log.
+
+Authenticate with `Authorization: Bearer <api key>`. An admin key sees every
+tenant; a tenant key sees only its tenant, creates in it, and gets 404 for
+anything else. Event types are global: any key reads them, only admin keys
+change them (403 otherwise). Errors are always
+`{"error": {"code", "message", "details"}}`.
+"""
+
+
+def create_app(
+    producer: Producer | None = None,
+    *,
+    auth: Callable[..., Principal] | None = None,
+    **settings: Any,
+) -> FastAPI:
+    """Build the REST API over ``producer`` (or over ``Producer(**settings)``).
+
+    ``auth`` replaces API-key authentication: a FastAPI dependency (it may
+    declare its own dependencies) that returns a :class:`Principal` or raises.
+    The producer is available as ``app.state.producer``. A producer built
+    here is closed when the app shuts down.
+    """
+    owned = producer is None
+    the_producer = producer if producer is not None else Producer(**settings)
+    app_metrics = Metrics(the_producer)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        app_metrics.close()
+        if owned:
+            the_producer.close()
+
+    app = FastAPI(
+        title="webhook-producer",
+        version=__version__,
+        description=_DESCRIPTION,
+        lifespan=lifespan,
+    )
+    app.state.producer = the_producer
+    app.state.metrics = app_metrics
+    if auth is not None:
+        # Overriding the one dependency every route resolves the caller with
+        # lets FastAPI wire the host's function, sub-dependencies included.
+        app.dependency_overrides[current_principal] = auth
+    install_error_handlers(app)
+    app.add_middleware(
+        BodySizeLimit, max_bytes=BODY_LIMIT_FACTOR * the_producer.settings.max_payload_bytes
+    )
+    for module in (endpoints, event_types, messages, deliveries, operations):
+        app.include_router(module.router)
+    app.include_router(create_portal_router(the_producer))
+    app.include_router(create_ui_router(the_producer))
+    return app

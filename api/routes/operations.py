@@ -1,0 +1,45 @@
+"""Unauthenticated operational routes: health check and Prometheus metrics."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from api.dependencies import ProducerDep
+from api.metrics import Metrics
+from api.schemas import HealthOut
+
+__all__ = ["router"]
+
+router = APIRouter(tags=["operations"])
+
+
+@router.get(
+    "/v1/health",
+    response_model=HealthOut,
+    responses={503: {"model": HealthOut, "description": "The database is unreachable."}},
+    summary="Health check",
+)
+def health(producer: ProducerDep) -> HealthOut | JSONResponse:
+    """``ok`` when the database answers a query; 503 otherwise. No key needed."""
+    try:
+        producer.queue_depth()
+    except Exception:
+        # Any failure to query means "not healthy"; the reason belongs in the
+        # database's own logs, not in an unauthenticated response.
+        down = HealthOut(status="unavailable", database="unavailable")
+        return JSONResponse(down.model_dump(), status_code=503)
+    return HealthOut(status="ok", database="ok")
+
+
+@router.get(
+    "/metrics",
+    response_class=Response,
+    responses={200: {"content": {CONTENT_TYPE_LATEST: {}}, "description": "Prometheus text."}},
+    summary="Prometheus metrics",
+)
+def metrics(request: Request) -> Response:
+    """Prometheus text exposition of this app's registry. No key needed."""
+    app_metrics: Metrics = request.app.state.metrics
+    return Response(generate_latest(app_metrics.registry), media_type=CONTENT_TYPE_LATEST)

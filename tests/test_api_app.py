@@ -1,0 +1,147 @@
+"""REST API: building the app, the error shape everywhere, the OpenAPI document."""
+
+from __future__ import annotations
+
+import pytest
+from fastapi.testclient import TestClient
+
+from api import Principal, create_app
+from producer import Producer, __version__
+from tests.api_helpers import Api, assert_error
+
+
+@pytest.fixture
+def api(producer: Producer) -> Api:
+    return Api(producer)
+
+
+# -- create_app --------------------------------------------------------------------
+
+
+def test_the_app_exposes_its_producer(producer):
+    assert create_app(producer).state.producer is producer
+
+
+def test_create_app_builds_a_producer_from_settings(tmp_path):
+    app = create_app(database_url=f"sqlite:///{tmp_path / 'hooks.db'}", auto_migrate=True)
+    with TestClient(app) as client:
+        assert isinstance(app.state.producer, Producer)
+        assert client.get("/v1/health").json()["status"] == "ok"
+
+
+# -- errors ------------------------------------------------------------------------
+
+
+def test_an_unknown_route_is_404_in_the_error_shape(api):
+    assert_error(api.admin.get("/v1/nothing-here"), 404, "not_found")
+
+
+def test_a_wrong_method_is_405_in_the_error_shape(api):
+    assert_error(api.admin.put("/v1/endpoints"), 405, "method_not_allowed")
+
+
+def test_an_unexpected_failure_is_500_internal_error(producer):
+    def broken_auth() -> Principal:
+        raise RuntimeError("the host's auth backend fell over")
+
+    client = TestClient(create_app(producer, auth=broken_auth), raise_server_exceptions=False)
+    response = client.get("/v1/endpoints")
+    error = assert_error(response, 500, "internal_error")
+    assert "fell over" not in error["message"]
+
+
+def test_a_body_that_is_not_json_is_400(api):
+    response = api.admin.post(
+        "/v1/messages", content=b"not json", headers={"content-type": "application/json"}
+    )
+    assert_error(response, 400, "bad_request")
+
+
+def test_validation_errors_name_every_bad_field(api):
+    response = api.admin.post(
+        "/v1/endpoints", json={"url": 5, "ordering": "lifo", "max_in_flight": "many"}
+    )
+    error = assert_error(response, 422, "validation_error")
+    assert {d["field"] for d in error["details"]} == {
+        "body.url",
+        "body.ordering",
+        "body.max_in_flight",
+    }
+
+
+# -- OpenAPI -------------------------------------------------------------------------
+
+ROUTES = {
+    ("post", "/v1/endpoints"),
+    ("get", "/v1/endpoints"),
+    ("get", "/v1/endpoints/{endpoint_id}"),
+    ("patch", "/v1/endpoints/{endpoint_id}"),
+    ("delete", "/v1/endpoints/{endpoint_id}"),
+    ("get", "/v1/endpoints/{endpoint_id}/secret"),
+    ("post", "/v1/endpoints/{endpoint_id}/secret/rotate"),
+    ("post", "/v1/endpoints/{endpoint_id}/disable"),
+    ("post", "/v1/endpoints/{endpoint_id}/enable"),
+    ("post", "/v1/endpoints/{endpoint_id}/test"),
+    ("post", "/v1/endpoints/{endpoint_id}/recover"),
+    ("get", "/v1/endpoints/{endpoint_id}/stats"),
+    ("post", "/v1/event-types"),
+    ("get", "/v1/event-types"),
+    ("get", "/v1/event-types/{name}"),
+    ("patch", "/v1/event-types/{name}"),
+    ("delete", "/v1/event-types/{name}"),
+    ("post", "/v1/messages"),
+    ("get", "/v1/messages"),
+    ("get", "/v1/messages/{message_id}"),
+    ("post", "/v1/messages/{message_id}/resend"),
+    ("get", "/v1/deliveries"),
+    ("get", "/v1/deliveries/{delivery_id}"),
+    ("get", "/v1/deliveries/{delivery_id}/attempts"),
+    ("post", "/v1/deliveries/{delivery_id}/retry"),
+    ("get", "/v1/health"),
+    ("post", "/v1/portal-links"),
+    ("get", "/metrics"),
+}
+UNAUTHENTICATED = {("get", "/v1/health"), ("get", "/metrics")}
+
+
+@pytest.fixture
+def openapi(api) -> dict:
+    response = api.anonymous.get("/openapi.json")
+    assert response.status_code == 200
+    return response.json()
+
+
+def test_openapi_names_the_project_and_its_version(openapi):
+    assert openapi["info"]["title"] == "webhook-producer"
+    assert openapi["info"]["version"] == __version__
+
+
+def test_openapi_lists_every_route(openapi):
+    listed = {(method, path) for path, ops in openapi["paths"].items() for method in ops}
+    assert listed == ROUTES
+
+
+def test_openapi_documents_the_error_shape_of_every_authenticated_route(openapi):
+    for method, path in ROUTES - UNAUTHENTICATED:
+        responses = openapi["paths"][path][method]["responses"]
+        assert responses["401"]["content"]["application/json"]["schema"] == {
+            "$ref": "#/components/schemas/ErrorResponse"
+        }, (method, path)
+        assert "HTTPValidationError" not in str(responses), (method, path)
+
+
+def test_openapi_documents_404_on_every_route_with_an_id(openapi):
+    for method, path in ROUTES:
+        if "{" in path:
+            assert "404" in openapi["paths"][path][method]["responses"], (method, path)
+
+
+def test_openapi_schemas_carry_examples(openapi):
+    schemas = openapi["components"]["schemas"]
+    for name in ("EndpointCreate", "EndpointOut", "MessageCreate", "DeliveryOut", "AttemptOut"):
+        assert schemas[name].get("examples"), name
+
+
+def test_the_docs_page_is_served(api):
+    response = api.anonymous.get("/docs")
+    assert response.status_code == 200 and "swagger" in response.text.lower()
