@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
+from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -33,16 +35,30 @@ async def run_worker_process(producer: Producer) -> None:
 
 async def serve_forever(producer: Producer, *, host: str, port: int, worker: bool = True) -> None:
     """Serve the API with uvicorn and, unless ``worker`` is False, run a
-    delivery worker in the same event loop."""
+    delivery worker in the same event loop. SIGTERM/SIGINT stop both
+    gracefully, and the process then exits normally."""
     import uvicorn
 
     from api import create_app
 
-    app = create_app(producer)
-    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="info"))
+    class Server(uvicorn.Server):
+        @contextlib.contextmanager
+        def capture_signals(self) -> Iterator[None]:
+            # The signals are handled below, for the API and the worker
+            # together; uvicorn's own handling would re-raise the signal after
+            # its shutdown and kill the process before the worker finished.
+            yield
+
+    server = Server(uvicorn.Config(app=create_app(producer), host=host, port=port))
     stop = asyncio.Event()
-    # uvicorn installs its own SIGTERM/SIGINT handlers while it serves; when it
-    # returns, the worker is told to stop.
+
+    def shut_down() -> None:
+        server.should_exit = True
+        stop.set()
+
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, shut_down)
     worker_task = asyncio.create_task(producer.run_worker(stop=stop)) if worker else None
     try:
         await server.serve()
