@@ -54,6 +54,7 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        app_metrics.start()
         yield
         app_metrics.close()
         if owned:

@@ -16,6 +16,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
+from starlette.routing import Match, Route
 
 from api.schemas import ErrorResponse
 from producer.errors import (
@@ -163,17 +164,31 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
 async def _http_exception(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, HTTPException)
     status = exc.status_code
+    headers = dict(exc.headers or {})
     if status == 404:
         message = f"no route matches {request.url.path}"
     elif status == 405:
         message = f"{request.method} is not allowed on {request.url.path}"
+        # The router names only the first route that matched the path; a path
+        # served by several routes (GET and POST) supports all their methods.
+        headers["Allow"] = ", ".join(_methods_of(request))
     else:
         message = str(exc.detail)
     return JSONResponse(
         error_body(_CODE_BY_STATUS.get(status, "error"), message),
         status_code=status,
-        headers=exc.headers,
+        headers=headers or None,
     )
+
+
+def _methods_of(request: Request) -> list[str]:
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        if isinstance(route, Route) and route.methods:
+            match, _ = route.matches({**request.scope, "method": next(iter(route.methods))})
+            if match == Match.FULL:
+                methods |= route.methods
+    return sorted(methods)
 
 
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

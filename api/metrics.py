@@ -61,7 +61,8 @@ class _DatabaseCollector(Collector):
 
 
 class Metrics:
-    """A registry with the producer's metrics; ``close()`` stops listening."""
+    """A registry with the producer's metrics; observes the producer between
+    ``start()`` and ``close()`` (the app's lifespan)."""
 
     def __init__(self, producer: Producer) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
@@ -81,9 +82,14 @@ class Metrics:
             buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 15, 30),
             registry=self.registry,
         )
-        self._removers: list[Callable[[], None]] = [
-            producer.on_event(self._count_event),
-            producer.on_attempt(self._observe_attempt),
+        self._producer = producer
+        self._removers: list[Callable[[], None]] = []
+
+    def start(self) -> None:
+        """Start observing the producer's events and attempts."""
+        self._removers = [
+            self._producer.on_event(self._count_event),
+            self._producer.on_attempt(self._observe_attempt),
         ]
 
     def _count_event(self, event_type: str, _data: dict[str, Any]) -> None:
@@ -96,3 +102,4 @@ class Metrics:
         """Stop observing the producer."""
         for remove in self._removers:
             remove()
+        self._removers = []

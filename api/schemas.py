@@ -11,7 +11,15 @@ import json
 from datetime import datetime
 from typing import Any, Generic, Literal, TypeVar
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictFloat,
+    StrictInt,
+    field_validator,
+)
 
 from producer.payloads import format_timestamp
 from producer.types import (
@@ -143,13 +151,13 @@ class EndpointCreate(_Request):
     headers: dict[str, str] | None = None
     secret: str | None = Field(default=None, description="Generated when absent.")
     signature_scheme: Literal["v1", "v1a", "t-v1-hex"] = "v1"
-    rate_limit_per_second: float | None = None
+    rate_limit_per_second: StrictFloat | None = None
     ordering: Literal["unordered", "fifo"] = "unordered"
-    retry_schedule: list[float] | None = Field(
+    retry_schedule: list[StrictFloat] | None = Field(
         default=None, description="Delays in seconds between attempts; null = the default."
     )
-    timeout_seconds: float | None = None
-    max_in_flight: int | None = None
+    timeout_seconds: StrictFloat | None = None
+    max_in_flight: StrictInt | None = None
     metadata: dict[str, Any] | None = None
 
 
@@ -169,11 +177,11 @@ class EndpointUpdate(_Request):
     version: str | None = None
     headers: dict[str, str] | None = None
     signature_scheme: Literal["v1", "v1a", "t-v1-hex"] | None = None
-    rate_limit_per_second: float | None = None
+    rate_limit_per_second: StrictFloat | None = None
     ordering: Literal["unordered", "fifo"] | None = None
-    retry_schedule: list[float] | None = None
-    timeout_seconds: float | None = None
-    max_in_flight: int | None = None
+    retry_schedule: list[StrictFloat] | None = None
+    timeout_seconds: StrictFloat | None = None
+    max_in_flight: StrictInt | None = None
     metadata: dict[str, Any] | None = None
 
     # Field validators run only on values the client sent, so an explicit
@@ -314,7 +322,7 @@ class RotateSecretRequest(_Request):
     model_config = ConfigDict(json_schema_extra={"examples": [{"grace_period_seconds": 86400}]})
 
     secret: str | None = None
-    grace_period_seconds: float = 86400
+    grace_period_seconds: StrictFloat = 86400
 
 
 class RotateSecretOut(BaseModel):

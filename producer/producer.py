@@ -185,13 +185,17 @@ class Producer:
 
         Returns a function that removes the callback.
         """
+        return self._subscribe(self._wake_callbacks, callback)
+
+    def _subscribe(self, callbacks: list[Any], callback: Any) -> Callable[[], None]:
+        """Add ``callback``; the returned remover may be called any number of times."""
         with self._wake_lock:
-            self._wake_callbacks.append(callback)
+            callbacks.append(callback)
 
         def remove() -> None:
             with self._wake_lock:
-                if callback in self._wake_callbacks:
-                    self._wake_callbacks.remove(callback)
+                if callback in callbacks:
+                    callbacks.remove(callback)
 
         return remove
 
@@ -907,8 +911,7 @@ class Producer:
         """Register ``callback(event_type, data)`` for operational events:
         ``endpoint.failing``, ``endpoint.disabled``, ``endpoint.recovered`` and
         ``delivery.exhausted``. Returns a function that removes it."""
-        self._event_callbacks.append(callback)
-        return lambda: self._event_callbacks.remove(callback)
+        return self._subscribe(self._event_callbacks, callback)
 
     async def run_worker(self, *, stop: asyncio.Event | None = None) -> None:
         """Deliver webhooks until cancelled or until ``stop`` is set.
@@ -1053,8 +1056,7 @@ class Producer:
         """Call ``callback(outcome, duration_ms)`` for every attempt recorded by
         this process; ``outcome`` is ``succeeded``, ``retry`` or ``failed``.
         Meant for metrics. Returns a function that removes it."""
-        self._attempt_callbacks.append(callback)
-        return lambda: self._attempt_callbacks.remove(callback)
+        return self._subscribe(self._attempt_callbacks, callback)
 
     def metrics_snapshot(self) -> dict[str, Any]:
         """Counts for monitoring: deliveries by status, due queue depth and

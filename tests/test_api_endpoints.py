@@ -516,3 +516,14 @@ def test_stats_with_a_bad_timestamp_is_422_naming_it(api):
 
 def test_stats_of_unknown_endpoint_is_404(api):
     assert_error(api.admin.get(f"/v1/endpoints/{UNKNOWN}/stats"), 404, "not_found")
+
+
+@pytest.mark.parametrize(
+    "field",
+    ["retry_schedule", "rate_limit_per_second", "timeout_seconds", "max_in_flight"],
+)
+def test_booleans_are_not_taken_for_numbers(api, field):
+    value = [True] if field == "retry_schedule" else True
+    response = api.admin.post("/v1/endpoints", json={"url": "https://r.example/h", field: value})
+    assert_error(response, 422, "validation_error")
+    assert response.json()["error"]["details"][0]["field"].startswith(f"body.{field}")
