@@ -51,6 +51,9 @@ def create_app(
     owned = producer is None
     the_producer = producer if producer is not None else Producer(**settings)
     app_metrics = Metrics(the_producer)
+    # Observing starts now, not in the lifespan: an app mounted inside a host
+    # application never runs its own lifespan.
+    app_metrics.start()
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:

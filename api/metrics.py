@@ -86,7 +86,9 @@ class Metrics:
         self._removers: list[Callable[[], None]] = []
 
     def start(self) -> None:
-        """Start observing the producer's events and attempts."""
+        """Observe the producer's events and attempts (again, after ``close()``)."""
+        if self._removers:
+            return
         self._removers = [
             self._producer.on_event(self._count_event),
             self._producer.on_attempt(self._observe_attempt),
