@@ -1228,17 +1228,25 @@ class Producer:
         until = _aware(until, "until") or now
         with self.store.transaction() as s:
             self.store.get_endpoint(s, endpoint_id, tenant=tenant)
-            counts = self.store.delivery_status_counts(s, endpoint_id, since, until)
+            counts = self.store.delivery_status_counts(s, [endpoint_id], since, until)
             latencies = self.store.attempt_latencies(s, endpoint_id, since, until)
-        done = counts.get("succeeded", 0) + counts.get("failed", 0)
-        return EndpointStats(
-            succeeded=counts.get("succeeded", 0),
-            failed=counts.get("failed", 0),
-            pending=counts.get("pending", 0) + counts.get("sending", 0),
-            success_rate=counts.get("succeeded", 0) / done if done else None,
-            latency_p50_ms=_percentile(latencies, 50),
-            latency_p95_ms=_percentile(latencies, 95),
-        )
+        return _stats(counts[endpoint_id], latencies)
+
+    def endpoint_success_rates(
+        self,
+        endpoint_ids: Sequence[str],
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> dict[str, EndpointStats]:
+        """Delivery counts and success rate of several endpoints in one query
+        (default window: the last 24 hours); latencies are left out (None)."""
+        now = self.clock()
+        since = _aware(since, "since") or now - timedelta(days=1)
+        until = _aware(until, "until") or now
+        with self.store.transaction() as s:
+            counts = self.store.delivery_status_counts(s, endpoint_ids, since, until)
+        return {endpoint_id: _stats(c, []) for endpoint_id, c in counts.items()}
 
     def endpoint_hourly_counts(
         self,
@@ -1430,6 +1438,18 @@ def _jsonable(value: Any) -> Any:
     if isinstance(value, datetime):
         return format_timestamp(value)
     return value
+
+
+def _stats(counts: dict[str, int], latencies: list[float]) -> EndpointStats:
+    done = counts.get("succeeded", 0) + counts.get("failed", 0)
+    return EndpointStats(
+        succeeded=counts.get("succeeded", 0),
+        failed=counts.get("failed", 0),
+        pending=counts.get("pending", 0) + counts.get("sending", 0),
+        success_rate=counts.get("succeeded", 0) / done if done else None,
+        latency_p50_ms=_percentile(latencies, 50),
+        latency_p95_ms=_percentile(latencies, 95),
+    )
 
 
 def _percentile(values: list[float], pct: float) -> float | None:

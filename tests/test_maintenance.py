@@ -136,3 +136,18 @@ def test_hourly_counts_group_finished_deliveries_by_creation_hour(database_url):
         (start, 1, 1),
         (start + timedelta(hours=1), 1, 0),
     ]
+
+
+def test_success_rates_of_several_endpoints_in_one_call(database_url):
+    producer = Producer(database_url, auto_migrate=True)
+    good = producer.create_endpoint(URL)
+    idle = producer.create_endpoint(URL, event_types=["other.*"])
+    for status in ("succeeded", "succeeded", "failed"):
+        message = producer.send("a.b", {})
+        [delivery] = producer.list_deliveries(message_id=message.id).data
+        with producer.store.transaction() as s:
+            producer.store.get_delivery(s, delivery.id, tenant=None).status = status
+    rates = producer.endpoint_success_rates([good.id, idle.id])
+    assert (rates[good.id].succeeded, rates[good.id].failed) == (2, 1)
+    assert rates[good.id].success_rate == 2 / 3
+    assert rates[idle.id].success_rate is None
