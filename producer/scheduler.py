@@ -49,7 +49,7 @@ class Maintenance:
                 log.exception("maintenance job %s failed; it runs again later", name)
 
         self.scheduler.add_job(
-            job, "interval", seconds=seconds, id=name, max_instances=1, coalesce=True
+            job, "interval", seconds=seconds, id=name, name=name, max_instances=1, coalesce=True
         )
 
     def start(self) -> None:
