@@ -1099,12 +1099,23 @@ class Producer:
         with self.store.transaction() as s:
             return self.store.release(s, delivery_ids, owner, self.clock())
 
-    def purge_expired(self) -> tuple[int, int]:
+    def purge_expired(self, *, batch: int = 5000) -> tuple[int, int]:
         """Delete attempts and finished messages older than the retention
-        period; a message with a pending delivery is never deleted."""
+        period; a message with a pending delivery is never deleted.
+
+        Works in batches of ``batch`` rows, one short transaction each, until
+        nothing old is left, so a busy database catches up in one run without
+        holding locks for long. Returns ``(attempts, messages)`` deleted.
+        """
         before = self.clock() - timedelta(days=self.settings.retention_days)
-        with self.store.transaction() as s:
-            return self.store.purge(s, before)
+        attempts = messages = 0
+        while True:
+            with self.store.transaction() as s:
+                more_attempts, more_messages = self.store.purge(s, before, batch=batch)
+            attempts += more_attempts
+            messages += more_messages
+            if more_attempts < batch and more_messages < batch:
+                return attempts, messages
 
     def queue_depth(self) -> int:
         """Pending deliveries due now on enabled endpoints."""

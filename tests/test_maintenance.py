@@ -6,9 +6,11 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 
+from sqlalchemy import update
 from sqlalchemy.exc import OperationalError
 
 from producer import Producer
+from producer.models import DeliveryRow
 from producer.worker import Worker
 from tests.conftest import FakeClock
 
@@ -56,6 +58,19 @@ def test_purge_drops_old_finished_messages_and_attempts_but_never_pending(databa
     kept = {m.id for m in producer.list_messages().data}
     assert kept == {pending.id, recent.id}
     assert producer.get_endpoint(endpoint.id).id == endpoint.id
+
+
+def test_purge_catches_up_in_one_run_whatever_the_backlog(database_url):
+    clock = FakeClock()
+    producer = Producer(database_url, clock=clock, auto_migrate=True, retention_days=30)
+    producer.create_endpoint(URL)
+    producer.send_many([("a.b", {"n": n}) for n in range(7)])
+    with producer.store.transaction() as s:
+        s.execute(update(DeliveryRow).values(status="succeeded"))
+    clock.advance(31 * 86400)
+
+    assert producer.purge_expired(batch=3) == (0, 7)
+    assert producer.list_messages().data == []
 
 
 def test_health_check_disables_an_endpoint_failing_past_the_thresholds(database_url):
