@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 import sys
 import time
@@ -15,6 +14,7 @@ from click.testing import CliRunner
 from producer import Producer
 from producer.cli import main
 from producer.signing import build_headers, generate_secret
+from tests.processes import free_port
 
 
 @pytest.fixture
@@ -84,15 +84,9 @@ def test_unreachable_database_is_one_line(tmp_path):
     assert result.stderr.startswith("error: database error:") and result.stderr.count("\n") == 1
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_listen_prints_each_webhook_and_whether_it_verifies():
     secret = generate_secret()
-    port = _free_port()
+    port = free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "producer.cli", "listen", "--port", str(port), "--secret", secret],
         stdout=subprocess.PIPE,

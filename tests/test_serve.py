@@ -6,70 +6,20 @@ the secret, press test — the tour the quick start gives with curl.
 
 from __future__ import annotations
 
-import os
 import re
-import signal
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 
 import httpx
 import pytest
 
+from tests.processes import wait_until, webhooks_service
 from tests.receiver import Receiver
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture
 def service(database_url: str) -> Iterator[tuple[str, str]]:
-    port = _free_port()
-    env = {
-        **os.environ,
-        "WEBHOOKS_DATABASE_URL": database_url,
-        "WEBHOOKS_ALLOWED_CIDRS": "127.0.0.0/8",  # the receiver runs on this machine
-        "WEBHOOKS_WORKER_POLL_INTERVAL": "0.1",
-    }
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "producer.cli", "serve", "--port", str(port)],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
-    assert proc.stdout is not None
-    first = proc.stdout.readline()
-    assert "admin API key" in first, first
-    key = proc.stdout.readline().strip()
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 20
-    while True:
-        try:
-            if httpx.get(base + "/v1/health").status_code == 200:
-                break
-        except httpx.ConnectError:
-            pass
-        assert time.monotonic() < deadline, "webhooks serve did not come up"
-        time.sleep(0.1)
-    yield base, key
-    proc.send_signal(signal.SIGTERM)
-    assert proc.wait(30) == 0
-
-
-def _wait(fetch, predicate, timeout: float = 20):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = fetch()
-        if predicate(value):
-            return value
-        assert time.monotonic() < deadline, f"gave up waiting; last value {value!r}"
-        time.sleep(0.05)
+    with webhooks_service(database_url) as (base, key):
+        yield base, key
 
 
 def test_the_quick_start_tour_over_http(service):
@@ -92,7 +42,7 @@ def test_the_quick_start_tour_over_http(service):
         assert sent.status_code == 202 and sent.json()["deliveries"] == 1
         message_id = sent.json()["id"]
 
-        log = _wait(
+        log = wait_until(
             lambda: api.get("/v1/deliveries", params={"message_id": message_id}).json()["data"],
             lambda rows: rows and rows[0]["status"] == "failed",
         )
@@ -101,7 +51,7 @@ def test_the_quick_start_tour_over_http(service):
         assert attempt["response"]["status_code"] == 500
 
         assert api.post(f"/v1/deliveries/{delivery_id}/retry").status_code == 202
-        _wait(
+        wait_until(
             lambda: api.get(f"/v1/deliveries/{delivery_id}").json()["status"],
             lambda status: status == "succeeded",
         )

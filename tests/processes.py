@@ -1,0 +1,143 @@
+"""Real processes for tests that run a program as a user would.
+
+- :func:`free_port`: a port on 127.0.0.1 that nothing listens on right now.
+- :func:`wait_until`: poll a value until a predicate holds (with a deadline).
+- :func:`webhooks_service`: ``webhooks serve`` on a database, yielding its base
+  URL and the admin key it printed.
+- :func:`running`: any command (an example program) until the block ends,
+  once an HTTP URL it serves answers.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from typing import TypeVar
+
+import httpx
+
+T = TypeVar("T")
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that was free a moment ago."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_until(fetch: Callable[[], T], predicate: Callable[[T], bool], timeout: float = 20) -> T:
+    """Call ``fetch`` until ``predicate`` holds for its value; return that value."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = fetch()
+        if predicate(value):
+            return value
+        assert time.monotonic() < deadline, f"gave up waiting; last value {value!r}"
+        time.sleep(0.05)
+
+
+def _wait_for_http(url: str, proc: subprocess.Popen[str], timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        if proc.poll() is not None:
+            output = proc.stdout.read() if proc.stdout else ""
+            raise AssertionError(f"{proc.args} exited with {proc.returncode}:\n{output}")
+        try:
+            httpx.get(url, timeout=2)
+            return
+        except httpx.TransportError:
+            pass
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{proc.args} did not answer on {url}")
+        time.sleep(0.1)
+
+
+@contextmanager
+def running(
+    args: list[str],
+    *,
+    ready_url: str,
+    env: Mapping[str, str] | None = None,
+    timeout: float = 30,
+) -> Iterator[subprocess.Popen[str]]:
+    """Run ``args`` until the block ends, once ``ready_url`` answers any HTTP status.
+
+    The process gets SIGINT at the end (as Ctrl-C would), then SIGKILL if it
+    has not stopped within 15 s. Its stdout and stderr go to one pipe, read
+    only when it fails to start, so keep what it prints short.
+    """
+    proc = subprocess.Popen(
+        args,
+        env={**os.environ, **(env or {})},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        _wait_for_http(ready_url, proc, timeout)
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGINT)
+            try:
+                proc.wait(15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+@contextmanager
+def webhooks_service(
+    database_url: str, *, extra_env: Mapping[str, str] | None = None
+) -> Iterator[tuple[str, str]]:
+    """``webhooks serve`` on ``database_url``, allowed to deliver to 127.0.0.1.
+
+    Yields ``(base_url, admin_key)``; stops the service with SIGTERM and checks
+    that it exits cleanly.
+    """
+    port = free_port()
+    env = {
+        **os.environ,
+        "WEBHOOKS_DATABASE_URL": database_url,
+        "WEBHOOKS_ALLOWED_CIDRS": "127.0.0.0/8",  # receivers run on this machine
+        "WEBHOOKS_WORKER_POLL_INTERVAL": "0.1",
+        **(extra_env or {}),
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "producer.cli", "serve", "--port", str(port)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        first = proc.stdout.readline()
+        assert "admin API key" in first, first
+        key = proc.stdout.readline().strip()
+        base = f"http://127.0.0.1:{port}"
+        wait_until(_health(base), lambda status: status == 200)
+        yield base, key
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def _health(base: str) -> Callable[[], int | None]:
+    def fetch() -> int | None:
+        try:
+            return httpx.get(base + "/v1/health").status_code
+        except httpx.TransportError:
+            return None
+
+    return fetch
