@@ -44,7 +44,7 @@ def create_app(
     """Build the REST API over ``producer`` (or over ``Producer(**settings)``).
 
     ``auth`` replaces API-key authentication: a FastAPI dependency (it may
-    declare its own dependencies) that returns a :class:`Principal` or raises.
+    declare its own dependencies) that returns a ``Principal`` or raises.
     The producer is available as ``app.state.producer``. A producer built
     here is closed when the app shuts down.
     """

@@ -1,4 +1,4 @@
-"""Who is calling: bearer API keys resolved to a :class:`Principal`.
+"""Who is calling: bearer API keys resolved to a ``Principal``.
 
 An admin key (tenant None) sees every tenant; a tenant key sees only its own.
 A host application can replace key auth with its own dependency returning a

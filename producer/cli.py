@@ -86,6 +86,28 @@ def db_upgrade(ctx: click.Context) -> None:
     click.echo(f"database at revision {current_revision(producer.engine)}")
 
 
+@db.command("backup")
+@click.argument("target", type=click.Path(dir_okay=False, writable=True))
+@click.pass_context
+@one_line_errors
+def db_backup(ctx: click.Context, target: str) -> None:
+    """Copy an SQLite database to TARGET, safely while the service runs."""
+    import os
+    import sqlite3
+
+    producer = _producer(ctx, migrate_sqlite=False)
+    url = producer.engine.url
+    if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
+        _fail("db backup copies SQLite files; back up PostgreSQL with pg_dump or base backups")
+    if os.path.exists(target):
+        _fail(f"{target} exists; name a new file")
+    # SQLite's online backup API copies a consistent snapshot page by page
+    # while other connections keep reading and writing (WAL included).
+    with sqlite3.connect(url.database) as source, sqlite3.connect(target) as copy:
+        source.backup(copy)
+    click.echo(f"backed up {url.database} to {target}")
+
+
 @main.group()
 def keys() -> None:
     """Management API keys."""
@@ -206,6 +228,22 @@ def secrets_reencrypt(ctx: click.Context) -> None:
     if not producer.secret_box.enabled:
         _fail("WEBHOOKS_ENCRYPTION_KEYS is not set: nothing to encrypt with")
     click.echo(f"re-encrypted the secrets of {producer.reencrypt_secrets()} endpoints")
+
+
+@main.command("openapi")
+@one_line_errors
+def openapi() -> None:
+    """Print the REST API's OpenAPI document (JSON), e.g. to generate a client."""
+    from api import create_app
+    from producer.producer import Producer
+
+    # The document depends on the routes only; an in-memory database keeps
+    # this from touching (or creating) the configured one.
+    producer = Producer("sqlite://")
+    try:
+        click.echo(json.dumps(create_app(producer).openapi(), indent=2, ensure_ascii=False))
+    finally:
+        producer.close()
 
 
 def _warn_if_unsealed(producer: Any) -> None:

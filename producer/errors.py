@@ -1,6 +1,6 @@
 """The library's exception hierarchy.
 
-Every error the library raises on purpose derives from :class:`WebhooksError`
+Every error the library raises on purpose derives from ``WebhooksError``
 and carries a stable machine-readable ``code``, a human ``message`` and
 optional ``details`` (a list of ``{"field": ..., "message": ...}`` dicts).
 The REST API maps these to its JSON error shape; the CLI prints the message.

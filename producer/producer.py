@@ -1,4 +1,4 @@
-"""The :class:`Producer` facade: everything a host application calls."""
+"""The ``Producer`` facade: everything a host application calls."""
 
 from __future__ import annotations
 
@@ -113,7 +113,7 @@ class Producer:
     """Register endpoints and event types, send events, inspect deliveries.
 
     ``Producer(database_url=None, **settings)``: settings not given here come
-    from ``WEBHOOKS_*`` environment variables (see :class:`Settings`). Pass
+    from ``WEBHOOKS_*`` environment variables (see ``Settings``). Pass
     ``engine=`` to share the host application's SQLAlchemy engine.
     """
 
@@ -316,7 +316,7 @@ class Producer:
     def converter(
         self, event_type: str, from_version: str, to_version: str
     ) -> Callable[[Converter], Converter]:
-        """Decorator form of :meth:`register_converter`."""
+        """Decorator form of ``register_converter``."""
 
         def decorate(func: Converter) -> Converter:
             self.register_converter(event_type, from_version, to_version, func)
@@ -349,7 +349,7 @@ class Producer:
         ``event_types`` empty or None subscribes to every type; patterns may end
         in ``.*`` or be ``*``. A secret is generated when none is given; the
         returned value is the only one that carries it (see
-        :meth:`get_endpoint_secret`).
+        ``get_endpoint_secret``).
         """
         tenant = validate_tenant(tenant or DEFAULT_TENANT)
         if signature_scheme not in signing.SCHEMES:
@@ -459,7 +459,7 @@ class Producer:
     def update_endpoint(
         self, endpoint_id: str, *, tenant: str | None = None, **changes: Any
     ) -> Endpoint:
-        """Change endpoint fields (those of :meth:`create_endpoint` but tenant
+        """Change endpoint fields (those of ``create_endpoint`` but tenant
         and secret). Switching to or from the ``v1a`` scheme generates a new
         secret, since the key kinds differ."""
         scheme = changes.pop("signature_scheme", None)
@@ -675,7 +675,7 @@ class Producer:
         endpoint_ids: Sequence[str] | None = None,
         session: AsyncSession | None = None,
     ) -> Message:
-        """The async twin of :meth:`send`; ``session`` may be an ``AsyncSession``."""
+        """The async twin of ``send``; ``session`` may be an ``AsyncSession``."""
         if session is None:
             return await asyncio.to_thread(
                 self.send,
@@ -1331,7 +1331,7 @@ class Producer:
         data: Any = None,
         tenant: str | None = None,
     ) -> TestResult:
-        """Synchronous form of :meth:`atest_endpoint` (not from inside an event loop)."""
+        """Synchronous form of ``atest_endpoint`` (not from inside an event loop)."""
         return asyncio.run(
             self.atest_endpoint(endpoint_id, event_type=event_type, data=data, tenant=tenant)
         )

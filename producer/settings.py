@@ -11,54 +11,77 @@ __all__ = ["Settings"]
 
 
 class Settings(BaseSettings):
-    """Configuration of a :class:`producer.Producer` and of the service.
+    """Configuration of a ``producer.Producer`` and of the service.
 
     Every field can be set with an environment variable named ``WEBHOOKS_`` plus
     the field name in upper case (``WEBHOOKS_DATABASE_URL``), or passed as a
     keyword argument to ``Producer(...)``, which wins over the environment.
     """
 
-    model_config = SettingsConfigDict(env_prefix="WEBHOOKS_", extra="forbid")
+    # Attribute docstrings become field descriptions: the configuration
+    # reference in the docs is generated from them.
+    model_config = SettingsConfigDict(
+        env_prefix="WEBHOOKS_", extra="forbid", use_attribute_docstrings=True
+    )
 
     database_url: str = "sqlite:///./webhooks.db"
     """SQLAlchemy URL. ``postgresql://`` URLs use psycopg 3."""
 
     auto_migrate: bool | None = None
-    """Apply migrations when the producer starts. ``None``: only on SQLite."""
+    """Apply migrations when the producer starts; unset: only on SQLite."""
 
     db_pool_size: int = Field(default=5, ge=1)
+    """Connections kept open per process (PostgreSQL)."""
     db_max_overflow: int = Field(default=10, ge=0)
+    """Extra connections a process may open under load (PostgreSQL)."""
     db_pool_timeout: float = Field(default=30.0, gt=0)
+    """Seconds to wait for a free pooled connection before failing."""
 
     max_payload_bytes: int = Field(default=256 * 1024, ge=1024)
     """Largest serialised envelope accepted by ``send()``."""
 
     max_metadata_bytes: int = Field(default=16 * 1024, ge=0)
+    """Largest endpoint ``metadata``, serialised as JSON."""
     max_event_type_patterns: int = Field(default=100, ge=1)
+    """Most event type patterns one endpoint may subscribe to."""
 
     # Delivery engine.
     worker_batch_size: int = Field(default=100, ge=1)
+    """Deliveries per claim and per recording transaction."""
     worker_concurrency: int = Field(default=64, ge=1)
+    """Requests in flight per worker process."""
     worker_poll_interval: float = Field(default=1.0, gt=0)
+    """Seconds between looks for due deliveries when nothing wakes the worker."""
     lease_seconds: float = Field(default=60.0, gt=0)
+    """Minimum lease on claimed deliveries; leases also cover a few request timeouts."""
     shutdown_grace_seconds: float = Field(default=10.0, ge=0)
+    """On shutdown, how long in-flight requests may finish before the rest is released."""
     connect_timeout: float = Field(default=5.0, gt=0)
+    """Seconds to establish a connection to a receiver."""
     request_timeout: float = Field(default=15.0, gt=0)
+    """Total seconds per attempt (an endpoint's ``timeout_seconds`` overrides it)."""
     max_in_flight_per_endpoint: int = Field(default=10, ge=1)
+    """Default cap of concurrent requests to one endpoint (its ``max_in_flight`` overrides it)."""
     max_response_bytes: int = Field(default=16 * 1024, ge=0)
+    """How much of a response body is read and kept in the attempt log."""
     http_clients: int = Field(default=256, ge=1)
     """Bound of the cache of per-endpoint HTTP clients."""
 
     # Endpoint health.
     probe_after_failures: int = Field(default=5, ge=1)
+    """After this many consecutive failures, one delivery in flight until one succeeds."""
     disable_after_seconds: float = Field(default=5 * 24 * 3600, ge=0)
+    """Seconds an endpoint must fail without a success before it is disabled (5 days)."""
     disable_after_failures: int = Field(default=10, ge=1)
+    """Consecutive failed attempts also required before it is disabled."""
     operations_tenant: str | None = None
     """Tenant whose endpoints receive ``endpoint.*``/``delivery.exhausted`` events."""
 
     # Maintenance.
     retention_days: float = Field(default=30, gt=0)
+    """Days after which attempts, and messages with no delivery waiting, are deleted."""
     maintenance_interval_seconds: float = Field(default=60, gt=0)
+    """Seconds between endpoint health evaluations."""
 
     # Destinations.
     # NoDecode: the variable is a comma-separated list, not JSON.

@@ -113,3 +113,57 @@ def test_listen_prints_each_webhook_and_whether_it_verifies():
     assert "type: invoice.paid" in output
     assert "signature: valid" in output
     assert "signature: INVALID (no matching signature)" in output
+
+
+def test_openapi_prints_the_rest_api_document(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(main, ["openapi"], catch_exceptions=False)
+    assert result.exit_code == 0
+    document = json.loads(result.stdout)
+    assert document["info"]["title"] == "webhook-producer"
+    assert "/v1/endpoints/{endpoint_id}/test" in document["paths"]
+    assert list(tmp_path.iterdir()) == []  # no database was created
+
+
+def test_db_backup_copies_a_live_sqlite_database(tmp_path):
+    url = f"sqlite:///{tmp_path / 'live.db'}"
+    producer = Producer(url)
+    endpoint = producer.create_endpoint("https://r.example/h", tenant="acme")
+    sent = producer.send("invoice.paid", {"n": 1}, tenant="acme")
+
+    # The producer's connections stay open, as a running service's would.
+    result = CliRunner().invoke(
+        main, ["--database-url", url, "db", "backup", str(tmp_path / "copy.db")]
+    )
+
+    assert result.exit_code == 0, result.output
+    copy = Producer(f"sqlite:///{tmp_path / 'copy.db'}")
+    assert copy.get_endpoint(endpoint.id).url == "https://r.example/h"
+    assert [d.message_id for d in copy.list_deliveries().data] == [sent.id]
+    producer.close()
+    copy.close()
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("postgresql://nobody@127.0.0.1:1/none", "back up PostgreSQL with pg_dump"),
+        ("sqlite://", "db backup copies SQLite files"),
+    ],
+)
+def test_db_backup_refuses_what_it_cannot_copy(tmp_path, url, message):
+    result = CliRunner().invoke(
+        main, ["--database-url", url, "db", "backup", str(tmp_path / "copy.db")]
+    )
+    assert result.exit_code == 1 and message in result.stderr
+
+
+def test_db_backup_never_overwrites(tmp_path):
+    url = f"sqlite:///{tmp_path / 'live.db'}"
+    Producer(url).close()
+    (tmp_path / "copy.db").write_text("keep me")
+    result = CliRunner().invoke(
+        main, ["--database-url", url, "db", "backup", str(tmp_path / "copy.db")]
+    )
+    assert result.exit_code == 1 and "exists" in result.stderr
+    assert (tmp_path / "copy.db").read_text() == "keep me"
