@@ -11,10 +11,10 @@ from fastapi import FastAPI
 from api.auth import Principal, current_principal
 from api.errors import install_error_handlers
 from api.limits import BodySizeLimit
-from api.metrics import Metrics
 from api.routes import deliveries, endpoints, event_types, messages, operations
 from api.ui import create_portal_router, create_ui_router
 from producer import __version__
+from producer.metrics import Metrics
 from producer.producer import Producer
 
 __all__ = ["BODY_LIMIT_FACTOR", "create_app"]

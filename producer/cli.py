@@ -265,17 +265,29 @@ def _configure_logging() -> None:
 
 
 @main.command("worker")
+@click.option(
+    "--metrics-port",
+    type=int,
+    default=None,
+    help="Serve this worker's Prometheus metrics at /metrics on this port.",
+)
+@click.option("--metrics-host", default="127.0.0.1", show_default=True)
 @click.pass_context
 @one_line_errors
-def worker(ctx: click.Context) -> None:
+def worker(ctx: click.Context, metrics_port: int | None, metrics_host: str) -> None:
     """Run the delivery worker only (stop with SIGTERM or Ctrl-C)."""
     import asyncio
 
-    from producer.service import run_worker_process
+    from producer.service import run_worker_process, serve_metrics
 
     _configure_logging()
     producer = _producer(ctx)
     _warn_if_unsealed(producer)
+    if metrics_port is not None:
+        try:
+            serve_metrics(producer, metrics_host, metrics_port)
+        except OSError as exc:
+            _fail(f"cannot serve metrics on {metrics_host}:{metrics_port}: {exc.strerror}")
     asyncio.run(run_worker_process(producer))
 
 

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from producer.producer import Producer
 
-__all__ = ["run_worker_process", "serve_forever"]
+__all__ = ["run_worker_process", "serve_forever", "serve_metrics"]
 
 log = logging.getLogger("producer.service")
 
@@ -21,6 +21,19 @@ def _stop_on_signals(stop: asyncio.Event) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+
+
+def serve_metrics(producer: Producer, host: str, port: int) -> None:
+    """Serve the process's Prometheus metrics at ``http://host:port/metrics``
+    from a daemon thread, for processes that serve no API."""
+    from prometheus_client import start_http_server
+
+    from producer.metrics import Metrics
+
+    metrics = Metrics(producer)
+    metrics.start()
+    start_http_server(port, addr=host, registry=metrics.registry)
+    log.info("metrics on http://%s:%d/metrics", host, port)
 
 
 async def run_worker_process(producer: Producer) -> None:

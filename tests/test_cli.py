@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 import subprocess
 import sys
 import time
@@ -14,7 +15,8 @@ from click.testing import CliRunner
 from producer import Producer
 from producer.cli import main
 from producer.signing import build_headers, generate_secret
-from tests.processes import free_port
+from tests.processes import free_port, running, wait_until
+from tests.receiver import Receiver
 
 
 @pytest.fixture
@@ -167,3 +169,55 @@ def test_db_backup_never_overwrites(tmp_path):
     )
     assert result.exit_code == 1 and "exists" in result.stderr
     assert (tmp_path / "copy.db").read_text() == "keep me"
+
+
+def test_worker_serves_its_own_metrics(database_url):
+    producer = Producer(database_url, allowed_cidrs=["127.0.0.0/8"])
+    port = free_port()
+    with Receiver() as receiver:
+        producer.create_endpoint(receiver.url("/hooks"))
+        producer.send("invoice.paid", {"n": 1})
+        args = [sys.executable, "-m", "producer.cli", "--database-url", database_url, "worker"]
+        metrics_url = f"http://127.0.0.1:{port}/metrics"
+        with running(
+            [*args, "--metrics-port", str(port)],
+            ready_url=metrics_url,
+            env={"WEBHOOKS_ALLOWED_CIDRS": "127.0.0.0/8"},
+        ):
+            text = wait_until(
+                lambda: httpx.get(metrics_url).text,
+                lambda text: (
+                    'webhooks_attempt_duration_seconds_count{outcome="succeeded"} 1.0' in text
+                ),
+            )
+    assert "webhooks_database_up 1.0" in text
+    assert 'webhooks_deliveries{status="succeeded"} 1.0' in text
+    producer.close()
+
+
+def test_worker_metrics_port_in_use_is_one_line(tmp_path):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "producer.cli",
+                "--database-url",
+                f"sqlite:///{tmp_path / 'w.db'}",
+                "worker",
+                "--metrics-port",
+                str(port),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+    assert result.returncode == 1
+    assert (
+        result.stderr.strip()
+        .splitlines()[-1]
+        .startswith(f"error: cannot serve metrics on 127.0.0.1:{port}")
+    )

@@ -7,8 +7,8 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from api.dependencies import ProducerDep
-from api.metrics import Metrics
 from api.schemas import HealthOut
+from producer.metrics import Metrics
 
 __all__ = ["router"]
 

@@ -1,9 +1,11 @@
-"""Prometheus metrics of one app, in its own registry.
+"""Prometheus metrics of one process, in their own registry.
 
 Database-backed figures (deliveries by status, queue depth, disabled
-endpoints) are read at scrape time, so every API process reports the same
+endpoints) are read at scrape time, so every process reports the same
 numbers whichever process made the deliveries. Attempt latency and
 operational events are observed in this process (its own worker's attempts).
+The API serves them at ``/metrics``; ``webhooks worker --metrics-port`` serves
+a worker's.
 """
 
 from __future__ import annotations
@@ -62,7 +64,7 @@ class _DatabaseCollector(Collector):
 
 class Metrics:
     """A registry with the producer's metrics; observes the producer between
-    ``start()`` and ``close()`` (the app's lifespan)."""
+    ``start()`` and ``close()``."""
 
     def __init__(self, producer: Producer) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
