@@ -189,7 +189,8 @@ def send(ctx: click.Context, event_type: str, data: str, **options: Any) -> None
     except json.JSONDecodeError as exc:
         _fail(f"--data is not valid JSON: {exc}")
     message = _producer(ctx).send(event_type, parsed, **options)
-    click.echo(f"{message.id} ({message.deliveries} deliveries)")
+    noun = "delivery" if message.deliveries == 1 else "deliveries"
+    click.echo(f"{message.id} ({message.deliveries} {noun})")
 
 
 @main.command("listen")

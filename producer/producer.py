@@ -137,6 +137,9 @@ class Producer:
         self.settings = settings
         self.clock: Clock = clock or _utcnow
         self.engine = engine if engine is not None else create_db_engine(settings)
+        """The SQLAlchemy engine; on SQLite, make your own sessions from it for
+        the outbox (it sets WAL mode, a busy timeout and immediate transactions)."""
+        self._owns_engine = engine is None
         self.store = Store(self.engine)
         self.converters = ConverterRegistry()
         self._wake_callbacks: list[Callable[[], None]] = []
@@ -178,7 +181,8 @@ class Producer:
 
     def close(self) -> None:
         """Release the database connections (only of an engine we created)."""
-        self.engine.dispose()
+        if self._owns_engine:
+            self.engine.dispose()
 
     def on_send(self, callback: Callable[[], None]) -> Callable[[], None]:
         """Call ``callback`` after each committed send (the worker's wake-up).

@@ -138,3 +138,12 @@ def producer(database_url: str):
     p = Producer(database_url, auto_migrate=True, allowed_cidrs=["127.0.0.0/8"])
     yield p
     p.close()
+
+
+@pytest.fixture
+def browser():
+    """Headless Debian Chromium; mark the test ``@needs_chromium`` (tests/browser.py)."""
+    from tests.browser import chromium
+
+    with chromium() as browser:
+        yield browser

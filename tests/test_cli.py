@@ -58,7 +58,7 @@ def test_send_prints_the_message_and_its_fan_out(run):
     run("endpoints", "add", "https://r.example/h")
     result = run("send", "invoice.paid", "--data", '{"amount": 3}')
     assert result.exit_code == 0
-    assert result.output.startswith("msg_") and "(1 deliveries)" in result.output
+    assert result.output.startswith("msg_") and "(1 delivery)" in result.output
 
 
 @pytest.mark.parametrize(

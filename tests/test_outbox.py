@@ -3,7 +3,7 @@
 import asyncio
 
 import pytest
-from sqlalchemy import Integer, String, select
+from sqlalchemy import Integer, String, create_engine, select
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
 
@@ -99,3 +99,14 @@ def test_async_send_inside_an_async_session_is_rolled_back_with_it(host_tables, 
 def test_async_send_without_a_session_commits_on_its_own(producer):
     message = asyncio.run(producer.asend("a.b", {"x": 1}))
     assert producer.get_message(message.id).id == message.id
+
+
+def test_closing_the_producer_leaves_a_shared_engine_to_its_owner(database_url):
+    from producer import Producer
+
+    engine = create_engine(database_url)
+    pool = engine.pool
+    Producer(engine=engine).close()
+    # dispose() would have replaced the pool, closing the host's idle connections.
+    assert engine.pool is pool
+    engine.dispose()

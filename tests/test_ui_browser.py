@@ -7,7 +7,6 @@ Screenshots go to pytest's temporary directory, never into the repository.
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,40 +16,11 @@ import httpx
 import pytest
 
 from producer import Producer
+from tests.browser import needs_chromium
 from tests.receiver import LocalServer, Receiver
 from tests.test_ui import build_app, failed_by_worker
 
-sync_api = pytest.importorskip(
-    "playwright.sync_api",
-    reason="Playwright for Python is not installed (pip install playwright)",
-)
-
-CHROMIUM = os.environ.get("WEBHOOKS_TEST_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-    "--disable-sync",
-]
-
-pytestmark = pytest.mark.skipif(
-    # Under CI a missing browser is a failure, not a skip.
-    not Path(CHROMIUM).exists() and not os.environ.get("CI"),
-    reason=f"no Chromium at {CHROMIUM} (apt-get install chromium)",
-)
-
-
-@pytest.fixture
-def browser() -> Iterator[Any]:
-    """Headless Debian Chromium."""
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
-        )
-        yield browser
-        browser.close()
+pytestmark = needs_chromium
 
 
 @pytest.fixture
@@ -69,7 +39,8 @@ def producer(tmp_path: Path) -> Iterator[Producer]:
 def test_an_admin_and_a_portal_user_find_their_way(
     browser: Any, producer: Producer, tmp_path: Path
 ) -> None:
-    expect = sync_api.expect
+    from playwright.sync_api import expect
+
     _, admin_key = producer.create_api_key(name="admin")
     with Receiver() as receiver, LocalServer(build_app(producer)) as base_url:
         failing, delivery_id = failed_by_worker(producer, receiver, "acme")
