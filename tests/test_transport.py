@@ -304,6 +304,9 @@ class _Endless:
         while not gone.done() and self.sent < 2**30:
             await send({"type": "http.response.body", "body": chunk, "more_body": True})
             self.sent += len(chunk)
+            # Once the client is gone, uvicorn's send() discards the chunk and
+            # returns without yielding; yield so the disconnect can be seen.
+            await asyncio.sleep(0)
         gone.cancel()
         await send({"type": "http.response.body", "body": b""})
 
