@@ -6,7 +6,7 @@
 Serve it standalone (``webhooks serve``) or mount it in a host application.
 """
 
-from api.app import create_app
+from api.app import create_app, openapi_document
 from api.auth import Principal, api_key_principal
 
-__all__ = ["Principal", "api_key_principal", "create_app"]
+__all__ = ["Principal", "api_key_principal", "create_app", "openapi_document"]

@@ -17,7 +17,7 @@ from producer import __version__
 from producer.metrics import Metrics
 from producer.producer import Producer
 
-__all__ = ["BODY_LIMIT_FACTOR", "create_app"]
+__all__ = ["BODY_LIMIT_FACTOR", "create_app", "openapi_document"]
 
 BODY_LIMIT_FACTOR = 4
 """Request bodies above this many times ``max_payload_bytes`` are refused
@@ -84,3 +84,16 @@ def create_app(
     app.include_router(create_portal_router(the_producer))
     app.include_router(create_ui_router(the_producer))
     return app
+
+
+def openapi_document() -> dict[str, Any]:
+    """The API's OpenAPI document, without touching any configured database.
+
+    The document depends on the routes only, so it is built over a producer
+    on an in-memory SQLite database.
+    """
+    producer = Producer("sqlite://")
+    try:
+        return create_app(producer).openapi()
+    finally:
+        producer.close()

@@ -94,16 +94,24 @@ def db_backup(ctx: click.Context, target: str) -> None:
     """Copy an SQLite database to TARGET, safely while the service runs."""
     import os
     import sqlite3
+    from contextlib import closing
 
-    producer = _producer(ctx, migrate_sqlite=False)
-    url = producer.engine.url
+    from sqlalchemy.engine import make_url
+
+    from producer.settings import Settings
+
+    # No Producer here: on SQLite it would create (and migrate) a database at
+    # a mistyped path, and back that up.
+    url = make_url(ctx.obj.get("database_url") or Settings().database_url)
     if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
         _fail("db backup copies SQLite files; back up PostgreSQL with pg_dump or base backups")
+    if not os.path.isfile(url.database):
+        _fail(f"no SQLite database at {url.database}")
     if os.path.exists(target):
         _fail(f"{target} exists; name a new file")
     # SQLite's online backup API copies a consistent snapshot page by page
     # while other connections keep reading and writing (WAL included).
-    with sqlite3.connect(url.database) as source, sqlite3.connect(target) as copy:
+    with closing(sqlite3.connect(url.database)) as source, closing(sqlite3.connect(target)) as copy:
         source.backup(copy)
     click.echo(f"backed up {url.database} to {target}")
 
@@ -235,16 +243,9 @@ def secrets_reencrypt(ctx: click.Context) -> None:
 @one_line_errors
 def openapi() -> None:
     """Print the REST API's OpenAPI document (JSON), e.g. to generate a client."""
-    from api import create_app
-    from producer.producer import Producer
+    from api import openapi_document
 
-    # The document depends on the routes only; an in-memory database keeps
-    # this from touching (or creating) the configured one.
-    producer = Producer("sqlite://")
-    try:
-        click.echo(json.dumps(create_app(producer).openapi(), indent=2, ensure_ascii=False))
-    finally:
-        producer.close()
+    click.echo(json.dumps(openapi_document(), indent=2, ensure_ascii=False))
 
 
 def _warn_if_unsealed(producer: Any) -> None:

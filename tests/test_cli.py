@@ -160,6 +160,15 @@ def test_db_backup_refuses_what_it_cannot_copy(tmp_path, url, message):
     assert result.exit_code == 1 and message in result.stderr
 
 
+def test_db_backup_of_a_missing_file_creates_nothing(tmp_path):
+    url = f"sqlite:///{tmp_path / 'typo.db'}"
+    result = CliRunner().invoke(
+        main, ["--database-url", url, "db", "backup", str(tmp_path / "copy.db")]
+    )
+    assert result.exit_code == 1 and "no SQLite database at" in result.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_db_backup_never_overwrites(tmp_path):
     url = f"sqlite:///{tmp_path / 'live.db'}"
     Producer(url).close()
