@@ -96,19 +96,23 @@ def test_the_page_shows_the_endpoint_but_never_an_api_key(example: Running) -> N
     assert "whk_" not in page.text
 
 
+def _press_the_button(browser: Any, example: Running, *, data: str) -> Any:
+    """Open the page, type ``data``, press "Send test event"; returns the result region."""
+    page = browser.new_page()
+    page.goto(example.page_url)
+    page.get_by_label("Data (JSON, optional)").fill(data)
+    page.get_by_role("button", name="Send test event").click()
+    return page.get_by_role("status")
+
+
 @needs_chromium
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_pressing_the_button_shows_the_receivers_answer(example: Running, browser: Any) -> None:
     """In headless Chromium, on SQLite only: the tests above cover PostgreSQL."""
     from playwright.sync_api import expect
 
-    page = browser.new_page()
-    page.goto(example.page_url)
-    page.get_by_label("Data (JSON, optional)").fill('{"plan": "pro"}')
+    result = _press_the_button(browser, example, data='{"plan": "pro"}')
 
-    page.get_by_role("button", name="Send test event").click()
-
-    result = page.get_by_role("status")
     expect(result).to_contain_text("succeeded: HTTP 200")
     expect(result.locator("pre")).to_have_text("status 200")
     [request] = example.receiver.received("/hooks")
@@ -121,11 +125,7 @@ def test_data_that_is_not_json_is_refused_in_the_page(example: Running, browser:
     """In headless Chromium, on SQLite only: nothing is sent, the page says why."""
     from playwright.sync_api import expect
 
-    page = browser.new_page()
-    page.goto(example.page_url)
-    page.get_by_label("Data (JSON, optional)").fill("{plan: pro}")
+    result = _press_the_button(browser, example, data="{plan: pro}")
 
-    page.get_by_role("button", name="Send test event").click()
-
-    expect(page.get_by_role("status")).to_contain_text("not valid JSON")
+    expect(result).to_contain_text("not valid JSON")
     assert example.receiver.received() == []
