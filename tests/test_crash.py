@@ -82,7 +82,12 @@ def test_sigkill_mid_run_loses_nothing_and_repeats_only_in_flight(database_url):
 
     assert set(counts) == expected
     repeated = {message_id for message_id, n in counts.items() if n > 1}
-    assert repeated <= in_flight
+    # A repeat is either a delivery the kill caught in flight, or a retry the
+    # log explains: under load an attempt can time out (the request timeout
+    # is 1 s here) after the receiver already took the request. A delivery
+    # that succeeded at its first try must never arrive twice.
+    unexplained = {m for m in repeated - in_flight if not _had_a_failed_attempt(producer, m)}
+    assert unexplained == set()
     assert second.returncode == 0
     producer.close()
 
@@ -98,6 +103,11 @@ def _message_ids(producer: Producer, *, status: str) -> set[str]:
         cursor = page.next_cursor
         if cursor is None:
             return ids
+
+
+def _had_a_failed_attempt(producer: Producer, message_id: str) -> bool:
+    [delivery] = producer.list_deliveries(message_id=message_id).data
+    return any(not attempt.succeeded for attempt in producer.list_attempts(delivery.id))
 
 
 def _unfinished(producer: Producer) -> list[tuple[str, int, str | None]]:
