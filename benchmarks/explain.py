@@ -90,13 +90,13 @@ def run(url: str) -> None:
         if statement.lstrip().upper().startswith("SELECT") and not executemany:
             captured.append((statement, parameters))
 
-    store = producer.store
+    store, queue = producer.store, producer.context.queue
     queries = {
-        "claim: due deliveries": lambda s: store.due_candidates(
+        "claim: due deliveries": lambda s: queue.due_candidates(
             s, now=now, limit=100, exclude_endpoints=endpoints[:3]
         ),
-        "claim: in flight per endpoint": lambda s: store.sending_counts(s, exclude_owner="me"),
-        "claim: FIFO heads": lambda s: store.fifo_heads(s, endpoints[:5]),
+        "claim: in flight per endpoint": lambda s: queue.sending_counts(s, exclude_owner="me"),
+        "claim: FIFO heads": lambda s: queue.fifo_heads(s, endpoints[:5]),
         "log: endpoint, newest first": lambda s: store.list_deliveries(
             s, endpoint_id=endpoints[0], limit=50
         ),
@@ -105,7 +105,7 @@ def run(url: str) -> None:
             s, endpoint_id=endpoints[0], status="failed", limit=50
         ),
         "log: one message": lambda s: store.list_deliveries(s, message_id="msg_x", limit=50),
-        "lease reclaim (count)": lambda s: store.due_count(s, now),
+        "lease reclaim (count)": lambda s: queue.due_count(s, now),
     }
     for title, query in queries.items():
         captured.clear()

@@ -33,6 +33,7 @@ import httpx
 from producer import Producer
 from producer.signing import build_headers, generate_secret
 from producer.transport import Request, Transport, TransportConfig
+from producer.outcomes import Outcomes
 from producer.worker import Worker
 
 HERE = Path(__file__).resolve().parent
@@ -102,7 +103,7 @@ def fill(producer: Producer, events: int) -> None:
 
 async def drain(producer: Producer, expected: int) -> float:
     """Run a worker until ``expected`` deliveries are recorded; deliveries/s."""
-    worker = Worker(producer)
+    worker = Worker(producer.context, Outcomes(producer.context))
     started = time.perf_counter()
     task = asyncio.create_task(worker.run())
     while worker.delivered < expected:

@@ -6,20 +6,20 @@ test send, so every attempt is made and judged the same way.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
 
 from producer import signing
+from producer.context import Context
+from producer.endpoints import live_secrets
+from producer.ids import new_id
+from producer.queue import JobRow
 from producer.retry import AttemptOutcome, Decision, RetryPolicy
 from producer.transport import Request, Response, Transport
 from producer.validation import redact_headers
 
-if TYPE_CHECKING:
-    from producer.producer import Producer
-
-__all__ = ["DeliveryResult", "Job", "deliver", "job_from_row"]
+__all__ = ["DeliveryResult", "Job", "build_jobs", "deliver"]
 
 
 @dataclass(frozen=True)
@@ -57,14 +57,15 @@ class DeliveryResult:
     next_attempt_at: datetime | None
 
 
-def job_from_row(row: Any, now: datetime, open_secret: Callable[[str], str]) -> Job:
-    """Build a job from a row of :meth:`Store.jobs`; ``open_secret`` turns a
-    stored (possibly sealed) secret into the plain one."""
-    secrets = [open_secret(row.secret)] + [
-        open_secret(entry["secret"])
-        for entry in row.previous_secrets or []
-        if datetime.fromisoformat(entry["expires_at"]) > now
-    ]
+def build_jobs(ctx: Context, rows: Sequence[JobRow], now: datetime) -> list[Job]:
+    """Jobs from leased rows of :meth:`Queue.jobs`, their secrets opened: the
+    current one and every previous one still in its grace period at ``now``."""
+    return [_job(row, live_secrets(ctx, row.secret, row.previous_secrets, now)) for row in rows]
+
+
+def _job(row: JobRow, secrets: list[str]) -> Job:
+    # A delivery without a body of its own sends the message's envelope.
+    own_body = row.payload is not None
     return Job(
         delivery_id=row.id,
         message_id=row.message_id,
@@ -73,8 +74,8 @@ def job_from_row(row: Any, now: datetime, open_secret: Callable[[str], str]) -> 
         event_type=row.event_type,
         attempt_number=row.attempt_count + 1,
         trigger=row.next_trigger,
-        body=row.payload if row.payload is not None else row.message_payload,
-        version=row.endpoint_version if row.payload is not None else row.message_version,
+        body=row.payload if own_body else row.message_payload,  # type: ignore[arg-type]
+        version=row.endpoint_version if own_body else row.message_version,  # type: ignore[arg-type]
         url=row.url,
         headers=dict(row.headers or {}),
         scheme=row.signature_scheme,
@@ -85,13 +86,9 @@ def job_from_row(row: Any, now: datetime, open_secret: Callable[[str], str]) -> 
     )
 
 
-async def deliver(
-    producer: Producer, transport: Transport, job: Job, *, pool_key: str
-) -> DeliveryResult:
+async def deliver(ctx: Context, transport: Transport, job: Job, *, pool_key: str) -> DeliveryResult:
     """Make one attempt and decide: succeeded, retry (when), or failed."""
-    from producer.ids import new_id
-
-    started = producer.clock()
+    started = ctx.clock()
     headers = {
         "content-type": "application/json",
         "user-agent": transport.config.user_agent,
@@ -113,7 +110,7 @@ async def deliver(
     outcome = AttemptOutcome(
         status_code=response.status_code, error=response.error, retry_after=response.retry_after
     )
-    now = producer.clock()
+    now = ctx.clock()
     if job.trigger == "test":
         # A test send answers the person pressing the button; it is never retried.
         decision = Decision(

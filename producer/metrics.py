@@ -18,6 +18,7 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from producer.producer import Producer
+from producer.types import DELIVERY_STATUSES
 
 __all__ = ["Metrics"]
 
@@ -57,7 +58,7 @@ class _DatabaseCollector(Collector):
             "Deliveries in the database by status (outcome).",
             labels=["status"],
         )
-        for status in ("pending", "sending", "succeeded", "failed", "cancelled"):
+        for status in DELIVERY_STATUSES:
             deliveries.add_metric([status], snapshot["deliveries"].get(status, 0))
         yield deliveries
 

@@ -1,9 +1,10 @@
-"""Every database operation, behind named methods.
+"""Database operations of the library's resources, behind named methods.
 
 The store takes and returns rows and plain values; it knows nothing of HTTP,
 signing or retry rules. Each method works inside the session it is given, so
 the caller decides the transaction (the producer's own, or the host
-application's for the outbox).
+application's for the outbox); :meth:`Store.transaction` opens one. The
+delivery worker's claim, lease and finish queries are in :mod:`producer.queue`.
 """
 
 from __future__ import annotations
@@ -97,10 +98,6 @@ class Store:
         return rows, None
 
     # -- endpoints -----------------------------------------------------------
-
-    def add(self, session: Session, row: object) -> None:
-        """Stage a new row in ``session``."""
-        session.add(row)
 
     def get_endpoint(
         self, session: Session, endpoint_id: str, *, tenant: str | None = None, lock: bool = False
@@ -335,17 +332,7 @@ class Store:
             stmt = stmt.where(ApiKeyRow.tenant.is_(None))
         return int(session.scalar(stmt) or 0)
 
-    # -- delivery engine -------------------------------------------------------
-
-    def sending_counts(self, session: Session, *, exclude_owner: str | None) -> dict[str, int]:
-        """Deliveries in flight per endpoint, leaving out one worker's own."""
-        stmt = select(DeliveryRow.endpoint_id, func.count()).where(DeliveryRow.status == "sending")
-        if exclude_owner is not None:
-            stmt = stmt.where(DeliveryRow.lease_owner != exclude_owner)
-        return {
-            endpoint_id: n
-            for endpoint_id, n in session.execute(stmt.group_by(DeliveryRow.endpoint_id))
-        }
+    # -- waking workers ------------------------------------------------------
 
     @property
     def row_locks(self) -> bool:
@@ -359,231 +346,7 @@ class Store:
         if self.row_locks:
             session.execute(text("SELECT pg_notify(:channel, '')"), {"channel": NOTIFY_CHANNEL})
 
-    def lock_endpoints(self, session: Session, endpoint_ids: set[str]) -> set[str]:
-        """Lock endpoint rows for this transaction, skipping those locked by
-        another; returns the ids locked."""
-        if not endpoint_ids:
-            return set()
-        return set(
-            session.scalars(
-                select(EndpointRow.id)
-                .where(EndpointRow.id.in_(sorted(endpoint_ids)))
-                .order_by(EndpointRow.id)
-                .with_for_update(skip_locked=True)
-            )
-        )
-
-    def endpoints_leased_by_others(
-        self, session: Session, endpoint_ids: set[str], *, owner: str
-    ) -> set[str]:
-        """Which of these endpoints have deliveries leased to another worker."""
-        if not endpoint_ids:
-            return set()
-        return set(
-            session.scalars(
-                select(DeliveryRow.endpoint_id)
-                .where(
-                    DeliveryRow.status == "sending",
-                    DeliveryRow.endpoint_id.in_(sorted(endpoint_ids)),
-                    DeliveryRow.lease_owner != owner,
-                )
-                .distinct()
-            )
-        )
-
-    def endpoint_limits(
-        self, session: Session, endpoint_ids: Sequence[str]
-    ) -> dict[str, tuple[int | None, str, int]]:
-        """``(max_in_flight, ordering, consecutive_failures)`` per endpoint."""
-        if not endpoint_ids:
-            return {}
-        rows = session.execute(
-            select(
-                EndpointRow.id,
-                EndpointRow.max_in_flight,
-                EndpointRow.ordering,
-                EndpointRow.consecutive_failures,
-            ).where(EndpointRow.id.in_(list(endpoint_ids)))
-        )
-        return {r[0]: (r[1], r[2], r[3]) for r in rows}
-
-    def due_candidates(
-        self,
-        session: Session,
-        *,
-        now: datetime,
-        limit: int,
-        exclude_endpoints: Sequence[str],
-    ) -> list[Any]:
-        """Due pending deliveries of enabled endpoints, oldest due first.
-
-        On PostgreSQL the rows are locked with ``FOR UPDATE SKIP LOCKED`` so
-        concurrent workers never pick the same ones.
-        """
-        stmt = (
-            select(
-                DeliveryRow.id,
-                DeliveryRow.endpoint_id,
-                EndpointRow.max_in_flight,
-                EndpointRow.ordering,
-                EndpointRow.consecutive_failures,
-                EndpointRow.timeout_seconds,
-            )
-            .join(EndpointRow, EndpointRow.id == DeliveryRow.endpoint_id)
-            .where(
-                DeliveryRow.status == "pending",
-                DeliveryRow.next_attempt_at <= now,
-                EndpointRow.status == "enabled",
-                EndpointRow.deleted_at.is_(None),
-            )
-        )
-        if exclude_endpoints:
-            stmt = stmt.where(DeliveryRow.endpoint_id.not_in(list(exclude_endpoints)))
-        stmt = stmt.order_by(DeliveryRow.next_attempt_at).limit(limit)
-        if session.get_bind().dialect.name == "postgresql":
-            stmt = stmt.with_for_update(of=DeliveryRow, skip_locked=True)
-        return list(session.execute(stmt))
-
-    def fifo_heads(self, session: Session, endpoint_ids: Sequence[str]) -> dict[str, str]:
-        """The oldest unfinished delivery id of each FIFO endpoint."""
-        if not endpoint_ids:
-            return {}
-        rows = session.execute(
-            select(DeliveryRow.endpoint_id, func.min(DeliveryRow.id))
-            .where(
-                DeliveryRow.endpoint_id.in_(list(endpoint_ids)),
-                DeliveryRow.status.in_(("pending", "sending")),
-            )
-            .group_by(DeliveryRow.endpoint_id)
-        )
-        return {endpoint_id: head for endpoint_id, head in rows}
-
-    def mark_sending(
-        self,
-        session: Session,
-        delivery_ids: Sequence[str],
-        *,
-        owner: str,
-        lease_expires_at: datetime,
-        now: datetime,
-    ) -> None:
-        """Lease deliveries to a worker."""
-        session.execute(
-            update(DeliveryRow)
-            .where(DeliveryRow.id.in_(list(delivery_ids)), DeliveryRow.status == "pending")
-            .values(
-                status="sending",
-                lease_owner=owner,
-                lease_expires_at=lease_expires_at,
-                updated_at=now,
-            )
-            .execution_options(synchronize_session=False)
-        )
-
-    def jobs(self, session: Session, delivery_ids: Sequence[str]) -> list[Any]:
-        """Everything needed to send each delivery: endpoint settings and body."""
-        if not delivery_ids:
-            return []
-        stmt = (
-            select(
-                DeliveryRow.id,
-                DeliveryRow.message_id,
-                DeliveryRow.endpoint_id,
-                DeliveryRow.tenant,
-                DeliveryRow.event_type,
-                DeliveryRow.attempt_count,
-                DeliveryRow.next_trigger,
-                DeliveryRow.payload,
-                MessageRow.payload.label("message_payload"),
-                MessageRow.version.label("message_version"),
-                EndpointRow.version.label("endpoint_version"),
-                EndpointRow.url,
-                EndpointRow.headers,
-                EndpointRow.signature_scheme,
-                EndpointRow.secret,
-                EndpointRow.previous_secrets,
-                EndpointRow.timeout_seconds,
-                EndpointRow.retry_schedule,
-                EndpointRow.rate_limit_per_second,
-            )
-            .join(MessageRow, MessageRow.id == DeliveryRow.message_id)
-            .join(EndpointRow, EndpointRow.id == DeliveryRow.endpoint_id)
-            .where(DeliveryRow.id.in_(list(delivery_ids)))
-            .order_by(DeliveryRow.id)
-        )
-        return list(session.execute(stmt))
-
-    def insert_attempts(self, session: Session, attempts: Sequence[dict[str, Any]]) -> None:
-        """Insert attempt rows in one statement."""
-        if attempts:
-            session.execute(AttemptRow.__table__.insert(), list(attempts))
-
-    def finish_deliveries(self, session: Session, updates: Sequence[dict[str, Any]]) -> None:
-        """Write each delivery's state after an attempt, in one executemany.
-
-        Only a delivery still leased to the same worker is changed, so a
-        worker that lost its lease cannot overwrite a newer state.
-        """
-        if not updates:
-            return
-        from sqlalchemy import bindparam
-
-        table = DeliveryRow.__table__
-        stmt = (
-            table.update()
-            .where(
-                table.c.id == bindparam("b_id"),
-                table.c.status == "sending",
-                table.c.lease_owner == bindparam("b_owner"),
-            )
-            .values(
-                status=bindparam("b_status"),
-                attempt_count=table.c.attempt_count + 1,
-                next_attempt_at=bindparam("b_next"),
-                next_trigger="scheduled",
-                last_attempt_at=bindparam("b_last"),
-                last_status_code=bindparam("b_code"),
-                last_error=bindparam("b_error"),
-                lease_owner=None,
-                lease_expires_at=None,
-                updated_at=bindparam("b_last"),
-            )
-        )
-        session.connection().execute(stmt, list(updates))
-
-    def release(
-        self, session: Session, delivery_ids: Sequence[str], owner: str, now: datetime
-    ) -> int:
-        """Give leased deliveries back unattempted (graceful shutdown)."""
-        if not delivery_ids:
-            return 0
-        result = session.execute(
-            update(DeliveryRow)
-            .where(
-                DeliveryRow.id.in_(list(delivery_ids)),
-                DeliveryRow.status == "sending",
-                DeliveryRow.lease_owner == owner,
-            )
-            .values(status="pending", lease_owner=None, lease_expires_at=None, updated_at=now)
-            .execution_options(synchronize_session=False)
-        )
-        return int(result.rowcount)  # type: ignore[attr-defined]
-
-    def reclaim_expired_leases(self, session: Session, now: datetime) -> int:
-        """Put deliveries whose worker vanished back in the queue, due now."""
-        result = session.execute(
-            update(DeliveryRow)
-            .where(DeliveryRow.status == "sending", DeliveryRow.lease_expires_at < now)
-            .values(
-                status="pending",
-                lease_owner=None,
-                lease_expires_at=None,
-                next_attempt_at=now,
-                updated_at=now,
-            )
-            .execution_options(synchronize_session=False)
-        )
-        return int(result.rowcount)  # type: ignore[attr-defined]
+    # -- endpoint health -----------------------------------------------------
 
     def endpoints_for_update(
         self, session: Session, endpoint_ids: Sequence[str]
@@ -596,7 +359,7 @@ class Store:
             .where(EndpointRow.id.in_(sorted(endpoint_ids)))
             .order_by(EndpointRow.id)
         )
-        if session.get_bind().dialect.name == "postgresql":
+        if self.row_locks:
             stmt = stmt.with_for_update()
         return list(session.scalars(stmt))
 
@@ -624,21 +387,7 @@ class Store:
             )
         )
 
-    def due_count(self, session: Session, now: datetime) -> int:
-        """Pending deliveries due now on enabled endpoints (the queue depth)."""
-        return int(
-            session.scalar(
-                select(func.count())
-                .select_from(DeliveryRow)
-                .join(EndpointRow, EndpointRow.id == DeliveryRow.endpoint_id)
-                .where(
-                    DeliveryRow.status == "pending",
-                    DeliveryRow.next_attempt_at <= now,
-                    EndpointRow.status == "enabled",
-                )
-            )
-            or 0
-        )
+    # -- figures ---------------------------------------------------------------
 
     def delivery_counts(self, session: Session) -> dict[str, int]:
         """Every delivery counted by status."""
@@ -657,6 +406,8 @@ class Store:
             )
             or 0
         )
+
+    # -- retention and recovery ------------------------------------------------
 
     def purge(self, session: Session, before: datetime, *, batch: int = 5000) -> tuple[int, int]:
         """Delete attempts older than ``before`` and messages older than
@@ -711,6 +462,8 @@ class Store:
             ).execution_options(synchronize_session=False)
         )
         return int(result.rowcount)  # type: ignore[attr-defined]
+
+    # -- stats -------------------------------------------------------------------
 
     def delivery_status_counts(
         self, session: Session, endpoint_ids: Sequence[str], since: datetime, until: datetime

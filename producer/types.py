@@ -8,9 +8,11 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Generic, Literal, TypeVar
+from typing import Any, Generic, Literal, TypeVar, get_args
 
 __all__ = [
+    "DELIVERY_STATUSES",
+    "ENDPOINT_STATUSES",
     "ApiKey",
     "Attempt",
     "Delivery",
@@ -18,6 +20,7 @@ __all__ = [
     "Endpoint",
     "EndpointSecret",
     "EndpointStats",
+    "EndpointStatus",
     "EventType",
     "HourlyCount",
     "Message",
@@ -29,6 +32,14 @@ __all__ = [
 T = TypeVar("T")
 
 DeliveryStatus = Literal["pending", "sending", "succeeded", "failed", "cancelled"]
+"""Where a delivery stands: ``pending`` (waiting for its next attempt),
+``sending`` (leased to a worker), ``succeeded``, ``failed`` (retries
+exhausted or refused) or ``cancelled`` (its endpoint was deleted)."""
+DELIVERY_STATUSES: tuple[DeliveryStatus, ...] = get_args(DeliveryStatus)
+"""Every delivery status, in the order above: the one list that API schemas,
+UI filters and metrics use."""
+EndpointStatus = Literal["enabled", "disabled"]
+ENDPOINT_STATUSES: tuple[EndpointStatus, ...] = get_args(EndpointStatus)
 DEFAULT_TENANT = "default"
 
 
@@ -58,7 +69,7 @@ class Endpoint:
     timeout_seconds: float | None
     max_in_flight: int | None
     metadata: dict[str, Any]
-    status: str
+    status: EndpointStatus
     disabled_reason: str | None
     disabled_at: datetime | None
     failing_since: datetime | None
@@ -126,7 +137,7 @@ class Delivery:
     endpoint_id: str
     event_type: str
     tenant: str
-    status: str
+    status: DeliveryStatus
     attempt_count: int
     next_attempt_at: datetime | None
     last_attempt_at: datetime | None

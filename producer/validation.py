@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -13,10 +14,13 @@ from producer.errors import ValidationError
 __all__ = [
     "MAX_URL_LENGTH",
     "RESERVED_HEADERS",
+    "validate_aware",
     "validate_headers",
     "validate_metadata",
+    "validate_positive",
     "validate_tenant",
     "validate_url",
+    "validate_version",
 ]
 
 MAX_URL_LENGTH = 2048
@@ -112,3 +116,28 @@ def validate_tenant(tenant: Any) -> str:
             "tenant", "must be 1-128 characters of letters, digits, '_', '.', ':' or '-'"
         )
     return tenant
+
+
+def validate_version(value: Any, field: str) -> str:
+    """A payload version: 1-32 printable characters (an integer is taken as text)."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = str(value)
+    if not isinstance(value, str) or not 1 <= len(value) <= 32 or not value.isprintable():
+        raise ValidationError.for_field(field, "a version is a string of 1-32 characters")
+    return value
+
+
+def validate_positive(value: Any, field: str, *, maximum: float) -> float | None:
+    """None, or a number above 0 and at most ``maximum``."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= maximum:
+        raise ValidationError.for_field(field, f"must be a number above 0 and at most {maximum:g}")
+    return float(value)
+
+
+def validate_aware(value: datetime | None, field: str) -> datetime | None:
+    """None, or a datetime that carries a timezone."""
+    if value is not None and value.tzinfo is None:
+        raise ValidationError.for_field(field, "must carry a timezone (UTC)")
+    return value

@@ -16,11 +16,11 @@ import os
 import socket
 import threading
 from collections import defaultdict, deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 from sqlalchemy.exc import DBAPIError, OperationalError
 from tenacity import (
@@ -31,22 +31,26 @@ from tenacity import (
     wait_exponential,
 )
 
-from producer.delivery import DeliveryResult, Job, deliver, job_from_row
-from producer.health import HealthRules, is_probing
+from producer.context import Context
+from producer.delivery import DeliveryResult, Job, build_jobs, deliver
+from producer.health import is_probing
 from producer.ids import new_id
+from producer.maintenance import Maintenance, reclaim_expired_leases
+from producer.outcomes import Outcomes
+from producer.queue import EndpointLimits
 from producer.store import NOTIFY_CHANNEL
-from producer.transport import Transport, TransportConfig
+from producer.transport import Transport
 
-if TYPE_CHECKING:
-    from producer.producer import Producer
-
-__all__ = ["BackgroundWorker", "Worker"]
+__all__ = ["BackgroundWorker", "Worker", "release_deliveries", "run_worker"]
 
 log = logging.getLogger("producer.worker")
 
 # How many rounds of an endpoint's in-flight cap a worker leases ahead: one
 # claim then feeds several requests per slot.
 PREFETCH_ROUNDS = 5
+# The limits assumed for an endpoint that vanished since its deliveries were
+# leased: one at a time until its leases run out.
+_GONE = EndpointLimits(max_in_flight=None, ordering="fifo", consecutive_failures=0)
 T = TypeVar("T")
 
 
@@ -73,27 +77,16 @@ class Worker:
     directly.
     """
 
-    def __init__(self, producer: Producer, *, transport: Transport | None = None) -> None:
-        self.producer = producer
-        settings = producer.settings
+    def __init__(
+        self, ctx: Context, outcomes: Outcomes, *, transport: Transport | None = None
+    ) -> None:
+        self.ctx = ctx
+        self.outcomes = outcomes
+        settings = ctx.settings
         self.settings = settings
         self.owner = f"{socket.gethostname()[:24]}:{os.getpid()}:{new_id('w')[-8:]}"
-        self.transport = transport or Transport(
-            TransportConfig(
-                connect_timeout=settings.connect_timeout,
-                timeout=settings.request_timeout,
-                max_response_bytes=settings.max_response_bytes,
-                max_clients=settings.http_clients,
-                max_connections_per_client=1,
-            ),
-            transport_factory=producer.transport_factory,
-            guard=producer.destinations,
-        )
-        self.rules = HealthRules(
-            probe_after_failures=settings.probe_after_failures,
-            disable_after_seconds=settings.disable_after_seconds,
-            disable_after_failures=settings.disable_after_failures,
-        )
+        self.transport = transport or ctx.new_transport()
+        self.rules = ctx.health_rules
         self._tasks: dict[asyncio.Task[None], tuple[Job, _Slot]] = {}
         self._in_flight: defaultdict[str, set[int]] = defaultdict(set)
         self._results: list[DeliveryResult] = []
@@ -109,7 +102,7 @@ class Worker:
         # One thread for all of this worker's database work: claims and
         # records never wait on each other's locks (SQLite has one writer).
         self._db_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="webhooks-db")
-        self._inline_db = producer.engine.dialect.name == "sqlite"
+        self._inline_db = ctx.engine.dialect.name == "sqlite"
         self.delivered = 0
 
     # -- public ------------------------------------------------------------------
@@ -126,15 +119,15 @@ class Worker:
     async def run(self) -> None:
         """Run until :meth:`stop`; in-flight work is finished or released."""
         loop = asyncio.get_running_loop()
-        remove = self.producer.on_send(lambda: loop.call_soon_threadsafe(self._signal.set))
+        remove = self.ctx.hooks.on_send(lambda: loop.call_soon_threadsafe(self._signal.set))
         recorder = asyncio.create_task(self._recorder(), name="webhooks-recorder")
         listener = (
             asyncio.create_task(self._listen(), name="webhooks-listen")
-            if self.producer.store.row_locks
+            if self.ctx.queue.row_locks
             else None
         )
         try:
-            await self._db(self.producer.reclaim_expired_leases)
+            await self._db(reclaim_expired_leases, self.ctx)
             await self._loop()
         finally:
             remove()
@@ -148,7 +141,7 @@ class Worker:
         reconnect whenever the connection drops (polling covers the gap)."""
         import psycopg
 
-        url = self.producer.engine.url.set(drivername="postgresql")
+        url = self.ctx.engine.url.set(drivername="postgresql")
         conninfo = url.render_as_string(hide_password=False)
         async for attempt in AsyncRetrying(
             retry=retry_if_exception(lambda e: isinstance(e, psycopg.Error | OSError)),
@@ -208,29 +201,27 @@ class Worker:
         (a transaction per delivery would halve throughput), while bounding
         how long a leased delivery can wait in memory.
         """
-        producer, store = self.producer, self.producer.store
-        now = producer.clock()
+        store, queue = self.ctx.store, self.ctx.queue
+        now = self.ctx.clock()
         with store.transaction() as s:
             # An endpoint is served by one worker at a time: whoever holds
             # leases on it keeps it. In-flight caps, FIFO order and rate limits
             # then hold across all workers without a database write per request.
-            others = store.sending_counts(s, exclude_owner=self.owner)
-            limits = store.endpoint_limits(s, list(local))
+            others = queue.sending_counts(s, exclude_owner=self.owner)
+            limits = queue.endpoint_limits(s, list(local))
             full = [
-                e
-                for e, n in local.items()
-                if n >= self._prefetch(self._cap(*limits.get(e, (None, "fifo", 0))))
+                e for e, n in local.items() if n >= self._prefetch(self._cap(*limits.get(e, _GONE)))
             ]
-            rows = store.due_candidates(s, now=now, limit=limit, exclude_endpoints=[*others, *full])
-            if rows and store.row_locks:
+            rows = queue.due_candidates(s, now=now, limit=limit, exclude_endpoints=[*others, *full])
+            if rows and queue.row_locks:
                 # Two workers may both have seen an endpoint as free: lock the
                 # endpoint rows (skipping ones another claim holds) and look
                 # again, now that every earlier claim has committed.
-                mine = store.lock_endpoints(s, {r.endpoint_id for r in rows})
-                mine -= store.endpoints_leased_by_others(s, mine, owner=self.owner)
+                mine = queue.lock_endpoints(s, {r.endpoint_id for r in rows})
+                mine -= queue.endpoints_leased_by_others(s, mine, owner=self.owner)
                 rows = [r for r in rows if r.endpoint_id in mine]
             busy: defaultdict[str, int] = defaultdict(int, local)
-            heads = store.fifo_heads(s, list({r.endpoint_id for r in rows if r.ordering == "fifo"}))
+            heads = queue.fifo_heads(s, list({r.endpoint_id for r in rows if r.ordering == "fifo"}))
             chosen: list[str] = []
             caps: dict[str, int] = {}
             lease_for: dict[str, float] = {}
@@ -252,16 +243,14 @@ class Worker:
                 )
             for seconds in set(lease_for.values()):
                 ids = [d for d, v in lease_for.items() if v == seconds]
-                store.mark_sending(
+                queue.mark_sending(
                     s,
                     ids,
                     owner=self.owner,
                     lease_expires_at=now + timedelta(seconds=seconds),
                     now=now,
                 )
-            return [
-                job_from_row(row, now, producer.secret_box.open) for row in store.jobs(s, chosen)
-            ], caps
+            return build_jobs(self.ctx, queue.jobs(s, chosen), now), caps
 
     @staticmethod
     def _prefetch(cap: int) -> int:
@@ -306,7 +295,7 @@ class Worker:
         if job.rate_limit_per_second:
             await self._rate_limit(job.endpoint_id, job.rate_limit_per_second)
         result = await deliver(
-            self.producer, self.transport, job, pool_key=f"{slot.endpoint_id}#{slot.index}"
+            self.ctx, self.transport, job, pool_key=f"{slot.endpoint_id}#{slot.index}"
         )
         if result.decision.action == "succeeded":
             self._failures.pop(job.endpoint_id, None)
@@ -347,7 +336,7 @@ class Worker:
         if not self._results:
             return
         batch, self._results = self._results, []
-        await self._db(self.producer.record_results, batch, self.owner)
+        await self._db(self.outcomes.record, batch, self.owner)
         self.delivered += len(batch)
         if any(self._caps.get(r.job.endpoint_id) == 1 for r in batch):
             self._signal.set()  # the next one in line can be claimed now
@@ -370,7 +359,7 @@ class Worker:
         released += [job.delivery_id for queue in self._queues.values() for job in queue]
         self._queues.clear()
         if released:
-            await self._db(self.producer.release_deliveries, released, self.owner)
+            await self._db(release_deliveries, self.ctx, released, self.owner)
         await self.transport.aclose()
         self._db_thread.shutdown(wait=False)
 
@@ -394,11 +383,34 @@ class Worker:
         raise AssertionError("unreachable")
 
 
+def release_deliveries(ctx: Context, delivery_ids: Sequence[str], owner: str) -> int:
+    """Give leased, unattempted deliveries back to the queue."""
+    with ctx.store.transaction() as s:
+        return ctx.queue.release(s, delivery_ids, owner, ctx.clock())
+
+
+async def run_worker(ctx: Context, outcomes: Outcomes, *, stop: asyncio.Event | None) -> None:
+    """A worker and its maintenance jobs, until cancelled or until ``stop`` is set."""
+    worker = Worker(ctx, outcomes)
+    maintenance = Maintenance(ctx, outcomes)
+    maintenance.start()
+    stopper = asyncio.create_task(stop.wait()) if stop is not None else None
+    if stopper is not None:
+        stopper.add_done_callback(lambda _t: worker.stop())
+    try:
+        await worker.run()
+    finally:
+        maintenance.shutdown()
+        if stopper is not None:
+            stopper.cancel()
+
+
 class BackgroundWorker:
     """A worker running in its own thread and event loop, for synchronous apps."""
 
-    def __init__(self, producer: Producer) -> None:
-        self._producer = producer
+    def __init__(self, run: Callable[[asyncio.Event], Awaitable[None]]) -> None:
+        """``run(stop)`` delivers until the event ``stop`` is set."""
+        self._run = run
         self._ready = threading.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop: asyncio.Event | None = None
@@ -416,7 +428,7 @@ class BackgroundWorker:
             self._loop = asyncio.get_running_loop()
             self._stop = asyncio.Event()
             self._ready.set()
-            await self._producer.run_worker(stop=self._stop)
+            await self._run(self._stop)
 
         try:
             asyncio.run(main())

@@ -166,6 +166,55 @@ def test_missing_converter_fails_at_send_time_and_stores_nothing(producer):
     assert producer.list_messages().data == []
 
 
+def _order_type_with_a_strict_v1(producer):
+    """order.created: v2 is sent; v1 requires an integer ``total``, and the
+    registered converter produces a string, which the v1 schema refuses."""
+    producer.create_event_type(
+        "order.created",
+        schemas={
+            "1": {
+                "type": "object",
+                "required": ["total"],
+                "properties": {"total": {"type": "integer"}},
+            },
+            "2": {},
+        },
+    )
+    producer.register_converter("order.created", "2", "1", lambda d: {"total": str(d["amount"])})
+
+
+def test_send_validates_converted_data_against_the_pinned_version_schema(producer):
+    _order_type_with_a_strict_v1(producer)
+    producer.create_endpoint(URL, tenant="acme", version="1")
+    with pytest.raises(SchemaValidationError) as info:
+        producer.send("order.created", {"amount": 7}, tenant="acme")
+    assert info.value.details[0]["field"] == "data.total"
+
+
+def test_resend_to_a_pinned_endpoint_validates_converted_data_as_send_does(producer):
+    _order_type_with_a_strict_v1(producer)
+    message = producer.send("order.created", {"amount": 7}, tenant="acme")
+    assert message.deliveries == 0
+    pinned = producer.create_endpoint(URL, tenant="acme", version="1")
+
+    with pytest.raises(SchemaValidationError) as info:
+        producer.resend_message(message.id, pinned.id, tenant="acme")
+    assert info.value.details[0]["field"] == "data.total"
+    assert producer.list_deliveries(message_id=message.id).data == []
+
+
+def test_resend_to_a_pinned_endpoint_sends_the_converted_version(producer):
+    producer.create_event_type("order.created", schemas={"1": {}, "2": {}})
+    producer.register_converter("order.created", "2", "1", lambda d: {"total": d["amount"]})
+    message = producer.send("order.created", {"amount": 7}, tenant="acme")
+    pinned = producer.create_endpoint(URL, tenant="acme", version="1")
+
+    delivery = producer.resend_message(message.id, pinned.id, tenant="acme")
+
+    body = json.loads(producer.get_delivery_payload(delivery.id))
+    assert body["version"] == "1" and body["data"] == {"total": 7} and body["id"] == message.id
+
+
 def test_send_many_writes_every_event_in_one_transaction(producer):
     producer.create_endpoint(URL, tenant="acme")
     messages = producer.send_many([("a.b", {"i": i}) for i in range(5)], tenant="acme")

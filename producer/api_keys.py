@@ -1,0 +1,60 @@
+"""Management API keys: made once and shown once, stored as a hash."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+
+from producer.context import Context
+from producer.ids import new_id
+from producer.models import ApiKeyRow
+from producer.types import ApiKey
+from producer.validation import validate_tenant
+
+__all__ = ["authenticate", "create", "has_admin_key"]
+
+PREFIX = "whk_"
+MAX_KEY_LENGTH = 256
+
+
+def create(ctx: Context, *, tenant: str | None, name: str) -> tuple[ApiKey, str]:
+    """A new key (admin when ``tenant`` is None) and its plain text."""
+    if tenant is not None:
+        validate_tenant(tenant)
+    plain = PREFIX + secrets.token_urlsafe(32)
+    row = ApiKeyRow(
+        id=new_id("key"),
+        tenant=tenant,
+        name=name,
+        key_hash=_hash(plain),
+        prefix=plain[:10],
+        created_at=ctx.clock(),
+    )
+    with ctx.store.transaction() as s:
+        s.add(row)
+    return _api_key_of(row), plain
+
+
+def authenticate(ctx: Context, plain: str) -> ApiKey | None:
+    """The live key whose plain text is ``plain``, or None."""
+    if not plain or len(plain) > MAX_KEY_LENGTH:
+        return None
+    with ctx.store.transaction() as s:
+        row = ctx.store.api_key_by_hash(s, _hash(plain))
+        return _api_key_of(row) if row is not None else None
+
+
+def has_admin_key(ctx: Context) -> bool:
+    """Whether at least one live admin key exists."""
+    with ctx.store.transaction() as s:
+        return ctx.store.count_api_keys(s, admin_only=True) > 0
+
+
+def _hash(plain: str) -> str:
+    return hashlib.sha256(plain.encode()).hexdigest()
+
+
+def _api_key_of(row: ApiKeyRow) -> ApiKey:
+    return ApiKey(
+        id=row.id, tenant=row.tenant, name=row.name, prefix=row.prefix, created_at=row.created_at
+    )

@@ -1,0 +1,258 @@
+"""The delivery log: messages, deliveries and attempts to read, and the
+operator's actions on them (retry a delivery, resend a message to an
+endpoint, recover an endpoint's failed deliveries)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy.orm import Session
+
+from producer.context import Context
+from producer.errors import InvalidStateError, ValidationError
+from producer.ids import new_id
+from producer.models import AttemptRow, DeliveryRow
+from producer.sending import Draft, body_for, message_data, message_of, schemas_of
+from producer.types import DELIVERY_STATUSES, Attempt, Delivery, Message, Page
+from producer.validation import validate_aware
+
+__all__ = [
+    "attempt_of",
+    "delivery_of",
+    "get_delivery",
+    "get_delivery_payload",
+    "get_message",
+    "list_attempts",
+    "list_deliveries",
+    "list_messages",
+    "recover_endpoint",
+    "resend_message",
+    "retry_delivery",
+]
+
+
+def get_message(ctx: Context, message_id: str, *, tenant: str | None) -> Message:
+    """A message with its exact payload."""
+    with ctx.store.transaction() as s:
+        row = ctx.store.get_message(s, message_id, tenant=tenant)
+        count = ctx.store.count_deliveries(s, [row.id]).get(row.id, 0)
+        return message_of(row, count)
+
+
+def list_messages(
+    ctx: Context,
+    *,
+    tenant: str | None,
+    event_type: str | None,
+    since: datetime | None,
+    until: datetime | None,
+    limit: int,
+    cursor: str | None,
+) -> Page[Message]:
+    """Messages, newest first, filtered."""
+    with ctx.store.transaction() as s:
+        rows, next_cursor = ctx.store.list_messages(
+            s,
+            tenant=tenant,
+            event_type=event_type,
+            since=validate_aware(since, "since"),
+            until=validate_aware(until, "until"),
+            limit=limit,
+            cursor=cursor,
+        )
+        counts = ctx.store.count_deliveries(s, [r.id for r in rows])
+        return Page([message_of(r, counts.get(r.id, 0)) for r in rows], next_cursor)
+
+
+def get_delivery(ctx: Context, delivery_id: str, *, tenant: str | None) -> Delivery:
+    """A delivery: one message to one endpoint."""
+    with ctx.store.transaction() as s:
+        return delivery_of(ctx.store.get_delivery(s, delivery_id, tenant=tenant))
+
+
+def list_deliveries(
+    ctx: Context,
+    *,
+    message_id: str | None,
+    endpoint_id: str | None,
+    status: str | None,
+    event_type: str | None,
+    tenant: str | None,
+    since: datetime | None,
+    until: datetime | None,
+    limit: int,
+    cursor: str | None,
+) -> Page[Delivery]:
+    """The delivery log, newest first; filters combine."""
+    if status is not None and status not in DELIVERY_STATUSES:
+        raise ValidationError.for_field("status", f"must be one of {', '.join(DELIVERY_STATUSES)}")
+    with ctx.store.transaction() as s:
+        rows, next_cursor = ctx.store.list_deliveries(
+            s,
+            message_id=message_id,
+            endpoint_id=endpoint_id,
+            status=status,
+            event_type=event_type,
+            tenant=tenant,
+            since=validate_aware(since, "since"),
+            until=validate_aware(until, "until"),
+            limit=limit,
+            cursor=cursor,
+        )
+        return Page([delivery_of(r) for r in rows], next_cursor)
+
+
+def get_delivery_payload(ctx: Context, delivery_id: str, *, tenant: str | None) -> bytes:
+    """The exact body a delivery sends."""
+    with ctx.store.transaction() as s:
+        row = ctx.store.get_delivery(s, delivery_id, tenant=tenant)
+        if row.payload is not None:
+            return row.payload
+        return ctx.store.get_message(s, row.message_id, tenant=None).payload
+
+
+def list_attempts(ctx: Context, delivery_id: str, *, tenant: str | None) -> list[Attempt]:
+    """Every attempt of a delivery, oldest first."""
+    with ctx.store.transaction() as s:
+        ctx.store.get_delivery(s, delivery_id, tenant=tenant)
+        return [attempt_of(r) for r in ctx.store.list_attempts(s, delivery_id)]
+
+
+# -- actions -----------------------------------------------------------------------
+
+
+def retry_delivery(ctx: Context, delivery_id: str, *, tenant: str | None, force: bool) -> Delivery:
+    """Put a delivery back in the queue, due now, with trigger ``manual``."""
+    now = ctx.clock()
+    with ctx.store.transaction() as s:
+        row = ctx.store.get_delivery(s, delivery_id, tenant=tenant, lock=True)
+        _check_not_sending(row)
+        if row.status == "succeeded" and not force:
+            raise InvalidStateError(
+                f"delivery {delivery_id} already succeeded; pass force to send it again"
+            )
+        ctx.store.get_endpoint(s, row.endpoint_id)
+        result = _requeue(ctx, s, row, now)
+    ctx.hooks.wake()
+    return result
+
+
+def resend_message(
+    ctx: Context, message_id: str, endpoint_id: str, *, tenant: str | None
+) -> Delivery:
+    """Send a message to one endpoint again now, reusing its delivery or
+    creating one (rendered as ``send`` would) when the endpoint never had it."""
+    now = ctx.clock()
+    with ctx.store.transaction() as s:
+        message = ctx.store.get_message(s, message_id, tenant=tenant)
+        endpoint = ctx.store.get_endpoint(s, endpoint_id, tenant=message.tenant)
+        rows, _ = ctx.store.list_deliveries(
+            s, message_id=message.id, endpoint_id=endpoint.id, limit=1
+        )
+        if rows:
+            row = rows[0]
+            _check_not_sending(row)
+        else:
+            draft = Draft(
+                id=message.id,
+                event_type=message.event_type,
+                version=message.version,
+                created_at=message.created_at,
+                data=message_data(message.payload),
+                schemas=schemas_of(ctx, s, message.event_type),
+            )
+            row = DeliveryRow(
+                id=new_id("dlv"),
+                message_id=message.id,
+                endpoint_id=endpoint.id,
+                tenant=message.tenant,
+                event_type=message.event_type,
+                payload=body_for(ctx, draft, endpoint.version),
+                attempt_count=0,
+                created_at=now,
+            )
+            s.add(row)
+        result = _requeue(ctx, s, row, now)
+    ctx.hooks.wake()
+    return result
+
+
+def recover_endpoint(
+    ctx: Context,
+    endpoint_id: str,
+    *,
+    since: datetime,
+    until: datetime | None,
+    tenant: str | None,
+) -> int:
+    """Requeue every ``failed`` delivery of an endpoint created in
+    ``[since, until)``, due now; returns how many."""
+    since = validate_aware(since, "since")  # type: ignore[assignment]
+    until = validate_aware(until, "until")
+    now = ctx.clock()
+    with ctx.store.transaction() as s:
+        ctx.store.get_endpoint(s, endpoint_id, tenant=tenant)
+        count = ctx.store.requeue_failed(s, endpoint_id, since, until, now)
+        if count:
+            ctx.store.notify_due(s)
+    if count:
+        ctx.hooks.wake()
+    return count
+
+
+def _check_not_sending(row: DeliveryRow) -> None:
+    if row.status == "sending":
+        raise InvalidStateError(f"delivery {row.id} is being sent right now")
+
+
+def _requeue(ctx: Context, s: Session, row: DeliveryRow, now: datetime) -> Delivery:
+    """Make a delivery pending, due ``now``, trigger ``manual``; wake workers on commit."""
+    row.status = "pending"
+    row.next_attempt_at = now
+    row.next_trigger = "manual"
+    row.updated_at = now
+    ctx.store.notify_due(s)
+    s.flush()
+    return delivery_of(row)
+
+
+# -- snapshots ---------------------------------------------------------------------
+
+
+def delivery_of(row: DeliveryRow) -> Delivery:
+    """The public snapshot of a delivery row."""
+    return Delivery(
+        id=row.id,
+        message_id=row.message_id,
+        endpoint_id=row.endpoint_id,
+        event_type=row.event_type,
+        tenant=row.tenant,
+        status=row.status,  # type: ignore[arg-type]
+        attempt_count=row.attempt_count,
+        next_attempt_at=row.next_attempt_at,
+        last_attempt_at=row.last_attempt_at,
+        last_status_code=row.last_status_code,
+        last_error=row.last_error,
+        created_at=row.created_at,
+    )
+
+
+def attempt_of(row: AttemptRow) -> Attempt:
+    """The public snapshot of an attempt row."""
+    return Attempt(
+        id=row.id,
+        delivery_id=row.delivery_id,
+        number=row.number,
+        trigger=row.trigger,
+        started_at=row.started_at,
+        duration_ms=row.duration_ms,
+        request_url=row.request_url,
+        request_headers=dict(row.request_headers or {}),
+        response_status=row.response_status,
+        response_headers=dict(row.response_headers) if row.response_headers is not None else None,
+        response_body=row.response_body,
+        response_truncated=row.response_truncated,
+        error=row.error,
+        succeeded=row.succeeded,
+        next_attempt_at=row.next_attempt_at,
+    )

@@ -1,0 +1,390 @@
+"""The queue half of the store: claim, lease, finish and release deliveries.
+
+Every query the delivery worker makes, behind named methods that take the
+caller's session and return typed rows, so the worker never reads a raw
+result tuple. Endpoint and message queries for the rest of the library live
+in :mod:`producer.store`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, NamedTuple
+
+from sqlalchemy import bindparam, func, select, update
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session
+
+from producer.models import AttemptRow, DeliveryRow, EndpointRow, MessageRow
+from producer.types import DeliveryStatus
+
+__all__ = [
+    "AttemptRecord",
+    "Candidate",
+    "DeliveryUpdate",
+    "EndpointLimits",
+    "JobRow",
+    "Queue",
+]
+
+
+class Candidate(NamedTuple):
+    """A due delivery and what the claim needs to know of its endpoint."""
+
+    id: str
+    endpoint_id: str
+    max_in_flight: int | None
+    ordering: str
+    consecutive_failures: int
+    timeout_seconds: float | None
+
+
+class EndpointLimits(NamedTuple):
+    """What caps the deliveries of one endpoint in flight at once."""
+
+    max_in_flight: int | None
+    ordering: str
+    consecutive_failures: int
+
+
+class JobRow(NamedTuple):
+    """A leased delivery joined with its message and endpoint: everything one
+    attempt needs (secrets still sealed)."""
+
+    id: str
+    message_id: str
+    endpoint_id: str
+    tenant: str
+    event_type: str
+    attempt_count: int
+    next_trigger: str
+    payload: bytes | None
+    message_payload: bytes
+    message_version: str
+    endpoint_version: str | None
+    url: str
+    headers: dict[str, str] | None
+    signature_scheme: str
+    secret: str
+    previous_secrets: list[dict[str, str]] | None
+    timeout_seconds: float | None
+    retry_schedule: list[float] | None
+    rate_limit_per_second: float | None
+
+
+@dataclass(frozen=True)
+class AttemptRecord:
+    """One attempt as stored in the attempt log."""
+
+    id: str
+    delivery_id: str
+    number: int
+    trigger: str
+    started_at: datetime
+    duration_ms: float
+    request_url: str
+    request_headers: dict[str, str]
+    response_status: int | None
+    response_headers: dict[str, str] | None
+    response_body: str | None
+    response_truncated: bool
+    error: str | None
+    succeeded: bool
+    next_attempt_at: datetime | None
+
+
+@dataclass(frozen=True)
+class DeliveryUpdate:
+    """A delivery's state after an attempt by the worker ``owner``."""
+
+    delivery_id: str
+    owner: str
+    status: DeliveryStatus
+    next_attempt_at: datetime | None
+    attempted_at: datetime
+    status_code: int | None
+    error: str | None
+
+
+_JOB_COLUMNS = (
+    DeliveryRow.id,
+    DeliveryRow.message_id,
+    DeliveryRow.endpoint_id,
+    DeliveryRow.tenant,
+    DeliveryRow.event_type,
+    DeliveryRow.attempt_count,
+    DeliveryRow.next_trigger,
+    DeliveryRow.payload,
+    MessageRow.payload.label("message_payload"),
+    MessageRow.version.label("message_version"),
+    EndpointRow.version.label("endpoint_version"),
+    EndpointRow.url,
+    EndpointRow.headers,
+    EndpointRow.signature_scheme,
+    EndpointRow.secret,
+    EndpointRow.previous_secrets,
+    EndpointRow.timeout_seconds,
+    EndpointRow.retry_schedule,
+    EndpointRow.rate_limit_per_second,
+)
+
+_table = DeliveryRow.__table__
+# Written for a whole batch in one executemany; only a delivery still leased
+# to the same worker changes, so a worker that lost its lease cannot
+# overwrite a newer state.
+_FINISH = (
+    _table.update()
+    .where(
+        _table.c.id == bindparam("b_id"),
+        _table.c.status == "sending",
+        _table.c.lease_owner == bindparam("b_owner"),
+    )
+    .values(
+        status=bindparam("b_status"),
+        attempt_count=_table.c.attempt_count + 1,
+        next_attempt_at=bindparam("b_next"),
+        next_trigger="scheduled",
+        last_attempt_at=bindparam("b_last"),
+        last_status_code=bindparam("b_code"),
+        last_error=bindparam("b_error"),
+        lease_owner=None,
+        lease_expires_at=None,
+        updated_at=bindparam("b_last"),
+    )
+)
+
+
+class Queue:
+    """Queries of the delivery queue; each works in the session it is given."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.row_locks = engine.dialect.name == "postgresql"
+        """Whether the database has row locks (PostgreSQL) rather than one
+        writer at a time (SQLite)."""
+
+    # -- claiming ------------------------------------------------------------
+
+    def sending_counts(self, session: Session, *, exclude_owner: str | None) -> dict[str, int]:
+        """Deliveries in flight per endpoint, leaving out one worker's own."""
+        stmt = select(DeliveryRow.endpoint_id, func.count()).where(DeliveryRow.status == "sending")
+        if exclude_owner is not None:
+            stmt = stmt.where(DeliveryRow.lease_owner != exclude_owner)
+        return {
+            endpoint_id: n
+            for endpoint_id, n in session.execute(stmt.group_by(DeliveryRow.endpoint_id))
+        }
+
+    def endpoint_limits(
+        self, session: Session, endpoint_ids: Sequence[str]
+    ) -> dict[str, EndpointLimits]:
+        """The in-flight limits of each endpoint."""
+        if not endpoint_ids:
+            return {}
+        rows = session.execute(
+            select(
+                EndpointRow.id,
+                EndpointRow.max_in_flight,
+                EndpointRow.ordering,
+                EndpointRow.consecutive_failures,
+            ).where(EndpointRow.id.in_(list(endpoint_ids)))
+        )
+        return {endpoint_id: EndpointLimits(*limits) for endpoint_id, *limits in rows}
+
+    def due_candidates(
+        self,
+        session: Session,
+        *,
+        now: datetime,
+        limit: int,
+        exclude_endpoints: Sequence[str],
+    ) -> list[Candidate]:
+        """Due pending deliveries of enabled endpoints, oldest due first.
+
+        On PostgreSQL the rows are locked with ``FOR UPDATE SKIP LOCKED`` so
+        concurrent workers never pick the same ones.
+        """
+        stmt = (
+            select(
+                DeliveryRow.id,
+                DeliveryRow.endpoint_id,
+                EndpointRow.max_in_flight,
+                EndpointRow.ordering,
+                EndpointRow.consecutive_failures,
+                EndpointRow.timeout_seconds,
+            )
+            .join(EndpointRow, EndpointRow.id == DeliveryRow.endpoint_id)
+            .where(
+                DeliveryRow.status == "pending",
+                DeliveryRow.next_attempt_at <= now,
+                EndpointRow.status == "enabled",
+                EndpointRow.deleted_at.is_(None),
+            )
+        )
+        if exclude_endpoints:
+            stmt = stmt.where(DeliveryRow.endpoint_id.not_in(list(exclude_endpoints)))
+        stmt = stmt.order_by(DeliveryRow.next_attempt_at).limit(limit)
+        if self.row_locks:
+            stmt = stmt.with_for_update(of=DeliveryRow, skip_locked=True)
+        return [Candidate(*row) for row in session.execute(stmt)]
+
+    def lock_endpoints(self, session: Session, endpoint_ids: set[str]) -> set[str]:
+        """Lock endpoint rows for this transaction, skipping those locked by
+        another; returns the ids locked."""
+        if not endpoint_ids:
+            return set()
+        return set(
+            session.scalars(
+                select(EndpointRow.id)
+                .where(EndpointRow.id.in_(sorted(endpoint_ids)))
+                .order_by(EndpointRow.id)
+                .with_for_update(skip_locked=True)
+            )
+        )
+
+    def endpoints_leased_by_others(
+        self, session: Session, endpoint_ids: set[str], *, owner: str
+    ) -> set[str]:
+        """Which of these endpoints have deliveries leased to another worker."""
+        if not endpoint_ids:
+            return set()
+        return set(
+            session.scalars(
+                select(DeliveryRow.endpoint_id)
+                .where(
+                    DeliveryRow.status == "sending",
+                    DeliveryRow.endpoint_id.in_(sorted(endpoint_ids)),
+                    DeliveryRow.lease_owner != owner,
+                )
+                .distinct()
+            )
+        )
+
+    def fifo_heads(self, session: Session, endpoint_ids: Sequence[str]) -> dict[str, str]:
+        """The oldest unfinished delivery id of each FIFO endpoint."""
+        if not endpoint_ids:
+            return {}
+        rows = session.execute(
+            select(DeliveryRow.endpoint_id, func.min(DeliveryRow.id))
+            .where(
+                DeliveryRow.endpoint_id.in_(list(endpoint_ids)),
+                DeliveryRow.status.in_(("pending", "sending")),
+            )
+            .group_by(DeliveryRow.endpoint_id)
+        )
+        return {endpoint_id: head for endpoint_id, head in rows}
+
+    # -- leasing ---------------------------------------------------------------
+
+    def mark_sending(
+        self,
+        session: Session,
+        delivery_ids: Sequence[str],
+        *,
+        owner: str,
+        lease_expires_at: datetime,
+        now: datetime,
+    ) -> None:
+        """Lease deliveries to a worker."""
+        session.execute(
+            update(DeliveryRow)
+            .where(DeliveryRow.id.in_(list(delivery_ids)), DeliveryRow.status == "pending")
+            .values(
+                status="sending",
+                lease_owner=owner,
+                lease_expires_at=lease_expires_at,
+                updated_at=now,
+            )
+            .execution_options(synchronize_session=False)
+        )
+
+    def jobs(self, session: Session, delivery_ids: Sequence[str]) -> list[JobRow]:
+        """Everything needed to send each delivery: endpoint settings and body."""
+        if not delivery_ids:
+            return []
+        stmt = (
+            select(*_JOB_COLUMNS)
+            .join(MessageRow, MessageRow.id == DeliveryRow.message_id)
+            .join(EndpointRow, EndpointRow.id == DeliveryRow.endpoint_id)
+            .where(DeliveryRow.id.in_(list(delivery_ids)))
+            .order_by(DeliveryRow.id)
+        )
+        return [JobRow(*row) for row in session.execute(stmt)]
+
+    # -- finishing -------------------------------------------------------------
+
+    def insert_attempts(self, session: Session, attempts: Sequence[AttemptRecord]) -> None:
+        """Insert attempt rows in one statement."""
+        if attempts:
+            session.execute(AttemptRow.__table__.insert(), [vars(a) for a in attempts])
+
+    def finish_deliveries(self, session: Session, updates: Sequence[DeliveryUpdate]) -> None:
+        """Write each delivery's state after an attempt, in one executemany."""
+        if not updates:
+            return
+        params: list[dict[str, Any]] = [
+            {
+                "b_id": u.delivery_id,
+                "b_owner": u.owner,
+                "b_status": u.status,
+                "b_next": u.next_attempt_at,
+                "b_last": u.attempted_at,
+                "b_code": u.status_code,
+                "b_error": u.error,
+            }
+            for u in updates
+        ]
+        session.connection().execute(_FINISH, params)
+
+    def release(
+        self, session: Session, delivery_ids: Sequence[str], owner: str, now: datetime
+    ) -> int:
+        """Give leased deliveries back unattempted (graceful shutdown)."""
+        if not delivery_ids:
+            return 0
+        result = session.execute(
+            update(DeliveryRow)
+            .where(
+                DeliveryRow.id.in_(list(delivery_ids)),
+                DeliveryRow.status == "sending",
+                DeliveryRow.lease_owner == owner,
+            )
+            .values(status="pending", lease_owner=None, lease_expires_at=None, updated_at=now)
+            .execution_options(synchronize_session=False)
+        )
+        return int(result.rowcount)  # type: ignore[attr-defined]
+
+    def reclaim_expired_leases(self, session: Session, now: datetime) -> int:
+        """Put deliveries whose worker vanished back in the queue, due now."""
+        result = session.execute(
+            update(DeliveryRow)
+            .where(DeliveryRow.status == "sending", DeliveryRow.lease_expires_at < now)
+            .values(
+                status="pending",
+                lease_owner=None,
+                lease_expires_at=None,
+                next_attempt_at=now,
+                updated_at=now,
+            )
+            .execution_options(synchronize_session=False)
+        )
+        return int(result.rowcount)  # type: ignore[attr-defined]
+
+    # -- depth -------------------------------------------------------------------
+
+    def due_count(self, session: Session, now: datetime) -> int:
+        """Pending deliveries due now on enabled endpoints (the queue depth)."""
+        return int(
+            session.scalar(
+                select(func.count())
+                .select_from(DeliveryRow)
+                .join(EndpointRow, EndpointRow.id == DeliveryRow.endpoint_id)
+                .where(
+                    DeliveryRow.status == "pending",
+                    DeliveryRow.next_attempt_at <= now,
+                    EndpointRow.status == "enabled",
+                )
+            )
+            or 0
+        )

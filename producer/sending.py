@@ -1,0 +1,341 @@
+"""Sending: a message and one delivery per matching endpoint, in one transaction.
+
+Also idempotency (a key replays the first request's message) and rendering:
+:func:`render` is the one way a message becomes the bytes an endpoint
+receives (converted to the version it pins, checked against that version's
+schema, size-limited), used by ``send``, by a resend to an endpoint that
+never had the message, and by the test send.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from sqlalchemy import event
+from sqlalchemy.orm import Session
+
+from producer.context import Context
+from producer.errors import IdempotencyConflictError, PayloadTooLargeError, ValidationError
+from producer.ids import new_id
+from producer.models import DeliveryRow, MessageRow
+from producer.payloads import compact_json, default_version, render_envelope, validate_data
+from producer.routing import matches, validate_event_type_name
+from producer.store import DuplicateIdempotencyKey
+from producer.types import DEFAULT_TENANT, Message
+from producer.validation import validate_tenant, validate_version
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+__all__ = [
+    "Draft",
+    "asend",
+    "message_data",
+    "message_of",
+    "render",
+    "schemas_of",
+    "send",
+    "send_in",
+    "send_many",
+]
+
+T = TypeVar("T")
+MAX_ENDPOINT_IDS = 1000
+
+
+@dataclass(frozen=True)
+class Draft:
+    """What a message says, before it is rendered for an endpoint."""
+
+    id: str
+    event_type: str
+    version: str
+    created_at: datetime
+    data: Any
+    schemas: Mapping[str, Any]
+    """The event type's JSON Schemas by version (empty for an unregistered type)."""
+
+
+def render(ctx: Context, draft: Draft, version: str) -> bytes:
+    """The envelope of ``draft`` in ``version``: its data converted along the
+    registered converters when the versions differ, validated against that
+    version's schema, and no larger than ``max_payload_bytes``."""
+    data = draft.data
+    if version != draft.version:
+        data = ctx.converters.convert(draft.event_type, data, draft.version, version)
+    if version in draft.schemas:
+        validate_data(draft.schemas[version], data, event_type=draft.event_type, version=version)
+    payload = render_envelope(draft.id, draft.event_type, version, draft.created_at, data)
+    limit = ctx.settings.max_payload_bytes
+    if len(payload) > limit:
+        raise PayloadTooLargeError(
+            f"the payload is {len(payload)} bytes, more than the limit of {limit} bytes"
+        )
+    return payload
+
+
+def body_for(ctx: Context, draft: Draft, endpoint_version: str | None) -> bytes | None:
+    """The body stored on a delivery: None when the endpoint reads the
+    message's own version (the message's payload is sent), else its rendering."""
+    if endpoint_version is None or endpoint_version == draft.version:
+        return None
+    return render(ctx, draft, endpoint_version)
+
+
+def schemas_of(ctx: Context, s: Session, event_type: str) -> dict[str, Any]:
+    """The JSON Schemas of an event type by version ({} when unregistered)."""
+    row = ctx.store.get_event_type(s, event_type)
+    return dict(row.schemas or {}) if row is not None else {}
+
+
+# -- send ------------------------------------------------------------------------
+
+
+def send(
+    ctx: Context,
+    event_type: str,
+    data: Any,
+    *,
+    tenant: str | None,
+    version: str | None,
+    idempotency_key: str | None,
+    endpoint_ids: Sequence[str] | None,
+    session: Session | None,
+) -> Message:
+    """Send one event, in the caller's ``session`` or a transaction of our own."""
+    return _in_transaction(
+        ctx,
+        session,
+        lambda s: send_in(ctx, s, event_type, data, tenant, version, idempotency_key, endpoint_ids),
+    )
+
+
+def send_many(
+    ctx: Context,
+    events: Iterable[tuple[str, Any]],
+    *,
+    tenant: str | None,
+    session: Session | None,
+) -> list[Message]:
+    """Send ``(event_type, data)`` events in one transaction, all or none."""
+    return _in_transaction(
+        ctx,
+        session,
+        lambda s: [
+            send_in(ctx, s, event_type, data, tenant, None, None, None)
+            for event_type, data in events
+        ],
+    )
+
+
+async def asend(
+    ctx: Context,
+    event_type: str,
+    data: Any,
+    *,
+    tenant: str | None,
+    version: str | None,
+    idempotency_key: str | None,
+    endpoint_ids: Sequence[str] | None,
+    session: AsyncSession | None,
+) -> Message:
+    """``send`` from async code: inside the caller's ``AsyncSession``, or in a
+    thread (our own transaction) without one."""
+    if session is None:
+        return await asyncio.to_thread(
+            send,
+            ctx,
+            event_type,
+            data,
+            tenant=tenant,
+            version=version,
+            idempotency_key=idempotency_key,
+            endpoint_ids=endpoint_ids,
+            session=None,
+        )
+    message = await session.run_sync(
+        lambda s: send_in(ctx, s, event_type, data, tenant, version, idempotency_key, endpoint_ids)
+    )
+    _wake_after_commit(ctx, session.sync_session)
+    return message
+
+
+def _in_transaction(ctx: Context, session: Session | None, work: Callable[[Session], T]) -> T:
+    """Run ``work`` in the caller's session (workers wake when it commits) or
+    in a transaction of our own (they wake at once)."""
+    if session is None:
+        with ctx.store.transaction() as s:
+            result = work(s)
+        ctx.hooks.wake()
+        return result
+    result = work(session)
+    _wake_after_commit(ctx, session)
+    return result
+
+
+def _wake_after_commit(ctx: Context, session: Session) -> None:
+    event.listen(session, "after_commit", lambda _s: ctx.hooks.wake(), once=True)
+
+
+def send_in(
+    ctx: Context,
+    s: Session,
+    event_type: str,
+    data: Any,
+    tenant: str | None,
+    version: str | None,
+    idempotency_key: str | None,
+    endpoint_ids: Sequence[str] | None,
+) -> Message:
+    """Store a message and its deliveries in the session ``s``."""
+    tenant = validate_tenant(tenant or DEFAULT_TENANT)
+    validate_event_type_name(event_type)
+    if version is not None:
+        version = validate_version(version, "version")
+    if endpoint_ids is not None:
+        endpoint_ids = _check_ids(endpoint_ids)
+    request_hash: str | None = None
+    if idempotency_key is not None:
+        if not isinstance(idempotency_key, str) or not 1 <= len(idempotency_key) <= 256:
+            raise ValidationError.for_field("idempotency_key", "must be 1-256 characters")
+        request_hash = _request_hash(event_type, data, version, endpoint_ids)
+        existing = ctx.store.message_by_idempotency_key(s, tenant, idempotency_key)
+        if existing is not None:
+            return _replay(ctx, s, existing, request_hash)
+
+    type_row = ctx.store.get_event_type(s, event_type)
+    if type_row is not None and type_row.archived_at is not None:
+        raise ValidationError.for_field("event_type", f"{event_type} is archived")
+    schemas: dict[str, Any] = dict(type_row.schemas or {}) if type_row is not None else {}
+    now = ctx.clock()
+    draft = Draft(
+        id=new_id("msg"),
+        event_type=event_type,
+        version=version or default_version(schemas),
+        created_at=now,
+        data=data,
+        schemas=schemas,
+    )
+    payload = render(ctx, draft, draft.version)
+
+    endpoints = ctx.store.endpoints_of_tenant(s, tenant, endpoint_ids)
+    if endpoint_ids is not None:
+        missing = sorted(set(endpoint_ids) - {e.id for e in endpoints})
+        if missing:
+            raise ValidationError.for_field(
+                "endpoint_ids", f"unknown endpoint(s) of tenant {tenant}: {', '.join(missing)}"
+            )
+    bodies: dict[str | None, bytes | None] = {}
+    deliveries: list[DeliveryRow] = []
+    for endpoint in endpoints:
+        if not matches(endpoint.event_types, event_type):
+            continue
+        if endpoint.version not in bodies:  # each version is rendered once
+            bodies[endpoint.version] = body_for(ctx, draft, endpoint.version)
+        deliveries.append(
+            DeliveryRow(
+                id=new_id("dlv"),
+                message_id=draft.id,
+                endpoint_id=endpoint.id,
+                tenant=tenant,
+                event_type=event_type,
+                status="pending",
+                payload=bodies[endpoint.version],
+                attempt_count=0,
+                next_attempt_at=now,
+                next_trigger="scheduled",
+                created_at=now,
+                updated_at=now,
+            )
+        )
+    row = MessageRow(
+        id=draft.id,
+        tenant=tenant,
+        event_type=event_type,
+        version=draft.version,
+        payload=payload,
+        idempotency_key=idempotency_key,
+        request_hash=request_hash,
+        created_at=now,
+    )
+    try:
+        ctx.store.insert_message(s, row, deliveries)
+    except DuplicateIdempotencyKey:
+        assert idempotency_key is not None and request_hash is not None
+        existing = ctx.store.message_by_idempotency_key(s, tenant, idempotency_key)
+        if existing is None:  # the other transaction rolled back meanwhile
+            raise IdempotencyConflictError(
+                "a concurrent request with the same idempotency key failed; retry"
+            ) from None
+        return _replay(ctx, s, existing, request_hash)
+    if deliveries:
+        ctx.store.notify_due(s)
+    return message_of(row, len(deliveries))
+
+
+# -- idempotency -------------------------------------------------------------------
+
+
+def _replay(ctx: Context, s: Session, existing: MessageRow, request_hash: str) -> Message:
+    """The message stored under an idempotency key, if the request is the same."""
+    if existing.request_hash != request_hash:
+        raise IdempotencyConflictError(
+            f"idempotency key {existing.idempotency_key!r} was already used "
+            "with a different request",
+            details=[{"field": "idempotency_key", "message": f"used by {existing.id}"}],
+        )
+    count = ctx.store.count_deliveries(s, [existing.id]).get(existing.id, 0)
+    return message_of(existing, count)
+
+
+def _request_hash(
+    event_type: str, data: Any, version: str | None, endpoint_ids: Sequence[str] | None
+) -> str:
+    try:
+        body = compact_json(
+            {
+                "event_type": event_type,
+                "data": data,
+                "version": version,
+                "endpoint_ids": sorted(endpoint_ids) if endpoint_ids is not None else None,
+            }
+        )
+    except (TypeError, ValueError) as exc:
+        raise ValidationError.for_field("data", f"is not JSON-serialisable: {exc}") from exc
+    return hashlib.sha256(body).hexdigest()
+
+
+def _check_ids(ids: Sequence[str]) -> list[str]:
+    if isinstance(ids, str) or not all(isinstance(i, str) for i in ids):
+        raise ValidationError.for_field("endpoint_ids", "must be a list of endpoint ids")
+    if len(ids) > MAX_ENDPOINT_IDS:
+        raise ValidationError.for_field("endpoint_ids", f"at most {MAX_ENDPOINT_IDS} ids")
+    return list(dict.fromkeys(ids))
+
+
+# -- snapshots ---------------------------------------------------------------------
+
+
+def message_data(payload: bytes) -> Any:
+    """The ``data`` of a stored envelope."""
+    return json.loads(payload)["data"]
+
+
+def message_of(row: MessageRow, deliveries: int) -> Message:
+    """The public snapshot of a message row with its number of deliveries."""
+    return Message(
+        id=row.id,
+        tenant=row.tenant,
+        event_type=row.event_type,
+        version=row.version,
+        created_at=row.created_at,
+        payload=row.payload,
+        idempotency_key=row.idempotency_key,
+        deliveries=deliveries,
+    )

@@ -1,0 +1,122 @@
+"""Figures: an endpoint's delivery counts, success rate, latency and hourly
+outcomes, and the queue figures that monitoring reads."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from producer.context import Context
+from producer.types import EndpointStats, HourlyCount
+from producer.validation import validate_aware
+
+__all__ = [
+    "endpoint_hourly_counts",
+    "endpoint_stats",
+    "endpoint_success_rates",
+    "metrics_snapshot",
+    "queue_depth",
+]
+
+DEFAULT_WINDOW = timedelta(days=1)
+
+
+def endpoint_stats(
+    ctx: Context,
+    endpoint_id: str,
+    *,
+    since: datetime | None,
+    until: datetime | None,
+    tenant: str | None,
+) -> EndpointStats:
+    """Counts, success rate and attempt latency over a window (default: a day)."""
+    since, until = _window(ctx, since, until)
+    with ctx.store.transaction() as s:
+        ctx.store.get_endpoint(s, endpoint_id, tenant=tenant)
+        counts = ctx.store.delivery_status_counts(s, [endpoint_id], since, until)
+        latencies = ctx.store.attempt_latencies(s, endpoint_id, since, until)
+    return _stats(counts[endpoint_id], latencies)
+
+
+def endpoint_success_rates(
+    ctx: Context,
+    endpoint_ids: Sequence[str],
+    *,
+    since: datetime | None,
+    until: datetime | None,
+) -> dict[str, EndpointStats]:
+    """Counts and success rate of several endpoints in one query (no latencies)."""
+    since, until = _window(ctx, since, until)
+    with ctx.store.transaction() as s:
+        counts = ctx.store.delivery_status_counts(s, endpoint_ids, since, until)
+    return {endpoint_id: _stats(c, []) for endpoint_id, c in counts.items()}
+
+
+def endpoint_hourly_counts(
+    ctx: Context, endpoint_id: str, *, since: datetime, until: datetime, tenant: str | None
+) -> list[HourlyCount]:
+    """Succeeded and failed deliveries per creation hour, oldest first."""
+    since = validate_aware(since, "since")  # type: ignore[assignment]
+    until = validate_aware(until, "until")  # type: ignore[assignment]
+    with ctx.store.transaction() as s:
+        ctx.store.get_endpoint(s, endpoint_id, tenant=tenant)
+        rows = ctx.store.hourly_outcomes(s, endpoint_id, since, until)
+    counts: dict[str, list[int]] = {}
+    for hour, status, n in rows:
+        counts.setdefault(hour, [0, 0])[0 if status == "succeeded" else 1] += n
+    return [
+        HourlyCount(
+            hour=datetime.strptime(hour, "%Y-%m-%d %H").replace(tzinfo=UTC),
+            succeeded=ok,
+            failed=failed,
+        )
+        for hour, (ok, failed) in sorted(counts.items())
+    ]
+
+
+def metrics_snapshot(ctx: Context) -> dict[str, Any]:
+    """Deliveries by status, due queue depth and disabled endpoints."""
+    now = ctx.clock()
+    with ctx.store.transaction() as s:
+        return {
+            "deliveries": ctx.store.delivery_counts(s),
+            "queue_depth": ctx.queue.due_count(s, now),
+            "endpoints_disabled": ctx.store.disabled_endpoint_count(s),
+        }
+
+
+def queue_depth(ctx: Context) -> int:
+    """Pending deliveries due now on enabled endpoints."""
+    with ctx.store.transaction() as s:
+        return ctx.queue.due_count(s, ctx.clock())
+
+
+def _window(
+    ctx: Context, since: datetime | None, until: datetime | None
+) -> tuple[datetime, datetime]:
+    now = ctx.clock()
+    return (
+        validate_aware(since, "since") or now - DEFAULT_WINDOW,
+        validate_aware(until, "until") or now,
+    )
+
+
+def _stats(counts: dict[str, int], latencies: list[float]) -> EndpointStats:
+    done = counts.get("succeeded", 0) + counts.get("failed", 0)
+    return EndpointStats(
+        succeeded=counts.get("succeeded", 0),
+        failed=counts.get("failed", 0),
+        pending=counts.get("pending", 0) + counts.get("sending", 0),
+        success_rate=counts.get("succeeded", 0) / done if done else None,
+        latency_p50_ms=_percentile(latencies, 50),
+        latency_p95_ms=_percentile(latencies, 95),
+    )
+
+
+def _percentile(values: list[float], pct: float) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, round(pct / 100 * (len(ordered) - 1))))
+    return round(ordered[index], 3)
