@@ -8,7 +8,7 @@ import secrets
 from producer.context import Context
 from producer.ids import new_id
 from producer.models import ApiKeyRow
-from producer.types import ApiKey
+from producer.types import ApiKey, snapshot
 from producer.validation import validate_tenant
 
 __all__ = ["authenticate", "create", "has_admin_key"]
@@ -55,6 +55,4 @@ def _hash(plain: str) -> str:
 
 
 def _api_key_of(row: ApiKeyRow) -> ApiKey:
-    return ApiKey(
-        id=row.id, tenant=row.tenant, name=row.name, prefix=row.prefix, created_at=row.created_at
-    )
+    return snapshot(ApiKey, row)

@@ -7,12 +7,14 @@ layers below the facade never import it.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session
 
 from producer.destinations import DestinationPolicy
 from producer.health import HealthRules
@@ -81,6 +83,14 @@ class Context:
             ),
             hooks=Hooks(),
         )
+
+    @contextmanager
+    def waking_transaction(self) -> Iterator[Session]:
+        """A transaction of our own; once it commits, this process's workers
+        are woken to claim what it queued."""
+        with self.store.transaction() as s:
+            yield s
+        self.hooks.wake()
 
     def new_transport(self) -> Transport:
         """A delivery transport with this context's limits, guard and factory."""

@@ -9,11 +9,12 @@ from datetime import datetime
 from sqlalchemy.orm import Session
 
 from producer.context import Context
-from producer.errors import InvalidStateError, ValidationError
+from producer.errors import InvalidStateError
 from producer.ids import new_id
 from producer.models import AttemptRow, DeliveryRow
 from producer.sending import Draft, body_for, message_data, message_of, schemas_of
-from producer.types import DELIVERY_STATUSES, Attempt, Delivery, Message, Page
+from producer.store import DeliveryFilter, MessageFilter
+from producer.types import Attempt, Delivery, Message, Page, snapshot
 from producer.validation import validate_aware
 
 __all__ = [
@@ -40,26 +41,11 @@ def get_message(ctx: Context, message_id: str, *, tenant: str | None) -> Message
 
 
 def list_messages(
-    ctx: Context,
-    *,
-    tenant: str | None,
-    event_type: str | None,
-    since: datetime | None,
-    until: datetime | None,
-    limit: int,
-    cursor: str | None,
+    ctx: Context, filters: MessageFilter, *, limit: int, cursor: str | None
 ) -> Page[Message]:
     """Messages, newest first, filtered."""
     with ctx.store.transaction() as s:
-        rows, next_cursor = ctx.store.list_messages(
-            s,
-            tenant=tenant,
-            event_type=event_type,
-            since=validate_aware(since, "since"),
-            until=validate_aware(until, "until"),
-            limit=limit,
-            cursor=cursor,
-        )
+        rows, next_cursor = ctx.store.list_messages(s, filters, limit=limit, cursor=cursor)
         counts = ctx.store.count_deliveries(s, [r.id for r in rows])
         return Page([message_of(r, counts.get(r.id, 0)) for r in rows], next_cursor)
 
@@ -71,34 +57,11 @@ def get_delivery(ctx: Context, delivery_id: str, *, tenant: str | None) -> Deliv
 
 
 def list_deliveries(
-    ctx: Context,
-    *,
-    message_id: str | None,
-    endpoint_id: str | None,
-    status: str | None,
-    event_type: str | None,
-    tenant: str | None,
-    since: datetime | None,
-    until: datetime | None,
-    limit: int,
-    cursor: str | None,
+    ctx: Context, filters: DeliveryFilter, *, limit: int, cursor: str | None
 ) -> Page[Delivery]:
-    """The delivery log, newest first; filters combine."""
-    if status is not None and status not in DELIVERY_STATUSES:
-        raise ValidationError.for_field("status", f"must be one of {', '.join(DELIVERY_STATUSES)}")
+    """The delivery log, newest first."""
     with ctx.store.transaction() as s:
-        rows, next_cursor = ctx.store.list_deliveries(
-            s,
-            message_id=message_id,
-            endpoint_id=endpoint_id,
-            status=status,
-            event_type=event_type,
-            tenant=tenant,
-            since=validate_aware(since, "since"),
-            until=validate_aware(until, "until"),
-            limit=limit,
-            cursor=cursor,
-        )
+        rows, next_cursor = ctx.store.list_deliveries(s, filters, limit=limit, cursor=cursor)
         return Page([delivery_of(r) for r in rows], next_cursor)
 
 
@@ -124,7 +87,7 @@ def list_attempts(ctx: Context, delivery_id: str, *, tenant: str | None) -> list
 def retry_delivery(ctx: Context, delivery_id: str, *, tenant: str | None, force: bool) -> Delivery:
     """Put a delivery back in the queue, due now, with trigger ``manual``."""
     now = ctx.clock()
-    with ctx.store.transaction() as s:
+    with ctx.waking_transaction() as s:
         row = ctx.store.get_delivery(s, delivery_id, tenant=tenant, lock=True)
         _check_not_sending(row)
         if row.status == "succeeded" and not force:
@@ -132,9 +95,7 @@ def retry_delivery(ctx: Context, delivery_id: str, *, tenant: str | None, force:
                 f"delivery {delivery_id} already succeeded; pass force to send it again"
             )
         ctx.store.get_endpoint(s, row.endpoint_id)
-        result = _requeue(ctx, s, row, now)
-    ctx.hooks.wake()
-    return result
+        return _requeue(ctx, s, row, now)
 
 
 def resend_message(
@@ -143,21 +104,19 @@ def resend_message(
     """Send a message to one endpoint again now, reusing its delivery or
     creating one (rendered as ``send`` would) when the endpoint never had it."""
     now = ctx.clock()
-    with ctx.store.transaction() as s:
+    with ctx.waking_transaction() as s:
         message = ctx.store.get_message(s, message_id, tenant=tenant)
         endpoint = ctx.store.get_endpoint(s, endpoint_id, tenant=message.tenant)
         rows, _ = ctx.store.list_deliveries(
-            s, message_id=message.id, endpoint_id=endpoint.id, limit=1
+            s, DeliveryFilter(message_id=message.id, endpoint_id=endpoint.id), limit=1
         )
         if rows:
             row = rows[0]
             _check_not_sending(row)
         else:
-            draft = Draft(
-                id=message.id,
-                event_type=message.event_type,
-                version=message.version,
-                created_at=message.created_at,
+            draft = snapshot(
+                Draft,
+                message,
                 data=message_data(message.payload),
                 schemas=schemas_of(ctx, s, message.event_type),
             )
@@ -172,9 +131,7 @@ def resend_message(
                 created_at=now,
             )
             s.add(row)
-        result = _requeue(ctx, s, row, now)
-    ctx.hooks.wake()
-    return result
+        return _requeue(ctx, s, row, now)
 
 
 def recover_endpoint(
@@ -221,38 +178,9 @@ def _requeue(ctx: Context, s: Session, row: DeliveryRow, now: datetime) -> Deliv
 
 def delivery_of(row: DeliveryRow) -> Delivery:
     """The public snapshot of a delivery row."""
-    return Delivery(
-        id=row.id,
-        message_id=row.message_id,
-        endpoint_id=row.endpoint_id,
-        event_type=row.event_type,
-        tenant=row.tenant,
-        status=row.status,  # type: ignore[arg-type]
-        attempt_count=row.attempt_count,
-        next_attempt_at=row.next_attempt_at,
-        last_attempt_at=row.last_attempt_at,
-        last_status_code=row.last_status_code,
-        last_error=row.last_error,
-        created_at=row.created_at,
-    )
+    return snapshot(Delivery, row)
 
 
 def attempt_of(row: AttemptRow) -> Attempt:
     """The public snapshot of an attempt row."""
-    return Attempt(
-        id=row.id,
-        delivery_id=row.delivery_id,
-        number=row.number,
-        trigger=row.trigger,
-        started_at=row.started_at,
-        duration_ms=row.duration_ms,
-        request_url=row.request_url,
-        request_headers=dict(row.request_headers or {}),
-        response_status=row.response_status,
-        response_headers=dict(row.response_headers) if row.response_headers is not None else None,
-        response_body=row.response_body,
-        response_truncated=row.response_truncated,
-        error=row.error,
-        succeeded=row.succeeded,
-        next_attempt_at=row.next_attempt_at,
-    )
+    return snapshot(Attempt, row)

@@ -6,17 +6,22 @@ secrets (reveal, rotate with a grace period, re-seal under a new key).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
+
+from sqlalchemy.orm import Session
 
 from producer import signing
 from producer.context import Context
 from producer.errors import ValidationError
+from producer.health import HealthState
 from producer.ids import new_id
 from producer.models import EndpointRow
 from producer.retry import validate_schedule
 from producer.routing import validate_patterns
+from producer.store import health_of, set_health
 from producer.types import (
     DEFAULT_TENANT,
     ENDPOINT_STATUSES,
@@ -24,6 +29,7 @@ from producer.types import (
     EndpointSecret,
     Page,
     PreviousSecret,
+    snapshot,
 )
 from producer.validation import (
     validate_headers,
@@ -50,6 +56,14 @@ __all__ = [
 ]
 
 _ORDERINGS = ("unordered", "fifo")
+HEALTHY = HealthState(
+    status="enabled",
+    disabled_reason=None,
+    disabled_at=None,
+    failing_since=None,
+    consecutive_failures=0,
+)
+"""The health of a new or re-enabled endpoint."""
 MAX_GRACE_SECONDS = 30 * 86400
 
 
@@ -159,9 +173,8 @@ def update(
     fields = check_fields(ctx, changes)
     if scheme is not None:
         _check_scheme(scheme)
-    now = ctx.clock()
-    with ctx.store.transaction() as s:
-        row = ctx.store.get_endpoint(s, endpoint_id, tenant=tenant, lock=True)
+
+    def change(_s: Session, row: EndpointRow, now: datetime) -> None:
         for name, value in fields.items():
             setattr(row, _column(name), value)
         if scheme is not None and scheme != row.signature_scheme:
@@ -171,8 +184,8 @@ def update(
                 row.previous_secrets = []
             row.signature_scheme = scheme
         row.updated_at = now
-        s.flush()
-        return endpoint_of(row)
+
+    return _change(ctx, endpoint_id, tenant, change)
 
 
 def delete(ctx: Context, endpoint_id: str, *, tenant: str | None) -> None:
@@ -187,34 +200,41 @@ def delete(ctx: Context, endpoint_id: str, *, tenant: str | None) -> None:
 
 def disable(ctx: Context, endpoint_id: str, *, tenant: str | None, reason: str) -> Endpoint:
     """Stop delivering to an endpoint; its deliveries wait as ``pending``."""
-    now = ctx.clock()
-    with ctx.store.transaction() as s:
-        row = ctx.store.get_endpoint(s, endpoint_id, tenant=tenant, lock=True)
+
+    def change(_s: Session, row: EndpointRow, now: datetime) -> None:
         if row.status != "disabled":
-            row.status = "disabled"
-            row.disabled_reason = reason
-            row.disabled_at = now
-            row.updated_at = now
-        s.flush()
-        return endpoint_of(row)
+            disabled = replace(health_of(row), status="disabled", disabled_reason=reason)
+            set_health(row, replace(disabled, disabled_at=now), now)
+
+    return _change(ctx, endpoint_id, tenant, change)
 
 
 def enable(ctx: Context, endpoint_id: str, *, tenant: str | None) -> Endpoint:
     """Resume an endpoint and clear its failure state; held deliveries go out."""
+
+    def change(s: Session, row: EndpointRow, now: datetime) -> None:
+        set_health(row, HEALTHY, now)
+        row.updated_at = now
+        ctx.store.notify_due(s)
+
+    endpoint = _change(ctx, endpoint_id, tenant, change)
+    ctx.hooks.wake()
+    return endpoint
+
+
+def _change(
+    ctx: Context,
+    endpoint_id: str,
+    tenant: str | None,
+    change: Callable[[Session, EndpointRow, datetime], None],
+) -> Endpoint:
+    """Apply ``change(session, row, now)`` to the locked row of an endpoint."""
     now = ctx.clock()
     with ctx.store.transaction() as s:
         row = ctx.store.get_endpoint(s, endpoint_id, tenant=tenant, lock=True)
-        row.status = "enabled"
-        row.disabled_reason = None
-        row.disabled_at = None
-        row.failing_since = None
-        row.consecutive_failures = 0
-        row.updated_at = now
-        ctx.store.notify_due(s)
+        change(s, row, now)
         s.flush()
-        result = endpoint_of(row)
-    ctx.hooks.wake()
-    return result
+        return endpoint_of(row)
 
 
 # -- secrets -------------------------------------------------------------------
@@ -270,13 +290,11 @@ def rotate_secret(
         return secret
 
 
-def live_secrets(ctx: Context, sealed: str, previous: list[Any] | None, now: datetime) -> list[str]:
+def live_secrets(ctx: Context, now: datetime, sealed: str, previous: list[Any]) -> list[str]:
     """The plain secrets a delivery is signed with at ``now``: the current one,
     then each previous one still in its grace period."""
     return [ctx.secret_box.open(sealed)] + [
-        ctx.secret_box.open(old)
-        for old, expires in previous_secrets(previous or [])
-        if expires > now
+        ctx.secret_box.open(old) for old, expires in previous_secrets(previous) if expires > now
     ]
 
 
@@ -323,27 +341,4 @@ def _check_secret(secret: str, scheme: str) -> None:
 
 def endpoint_of(row: EndpointRow, *, secret: str | None = None) -> Endpoint:
     """The public snapshot of an endpoint row (``secret`` only when just made)."""
-    return Endpoint(
-        id=row.id,
-        tenant=row.tenant,
-        url=row.url,
-        description=row.description,
-        event_types=list(row.event_types or []),
-        version=row.version,
-        headers=dict(row.headers or {}),
-        signature_scheme=row.signature_scheme,
-        rate_limit_per_second=row.rate_limit_per_second,
-        ordering=row.ordering,
-        retry_schedule=list(row.retry_schedule) if row.retry_schedule is not None else None,
-        timeout_seconds=row.timeout_seconds,
-        max_in_flight=row.max_in_flight,
-        metadata=dict(row.metadata_ or {}),
-        status=row.status,  # type: ignore[arg-type]
-        disabled_reason=row.disabled_reason,
-        disabled_at=row.disabled_at,
-        failing_since=row.failing_since,
-        consecutive_failures=row.consecutive_failures,
-        created_at=row.created_at,
-        updated_at=row.updated_at,
-        secret=secret,
-    )
+    return snapshot(Endpoint, row, metadata=dict(row.metadata_), secret=secret)

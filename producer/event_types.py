@@ -10,7 +10,7 @@ from producer.errors import ConflictError, NotFoundError, ValidationError
 from producer.models import EventTypeRow
 from producer.payloads import check_schema, validate_data
 from producer.routing import validate_event_type_name
-from producer.types import EventType, Page
+from producer.types import EventType, Page, snapshot
 from producer.validation import validate_version
 
 __all__ = ["archive", "create", "event_type_of", "get", "list_", "update"]
@@ -118,12 +118,4 @@ def _checked_docs(
 
 def event_type_of(row: EventTypeRow) -> EventType:
     """The public snapshot of an event type row."""
-    return EventType(
-        name=row.name,
-        description=row.description,
-        schemas=dict(row.schemas or {}),
-        examples=dict(row.examples or {}),
-        archived=row.archived_at is not None,
-        created_at=row.created_at,
-        updated_at=row.updated_at,
-    )
+    return snapshot(EventType, row, archived=row.archived_at is not None)

@@ -22,7 +22,8 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from producer.context import Context
 from producer.health import evaluate_disable
 from producer.hooks import OperationalEvent
-from producer.outcomes import Outcomes, health_events_of, health_state, store_health
+from producer.outcomes import Outcomes, health_events_of
+from producer.store import health_of, set_health
 
 __all__ = ["Maintenance", "evaluate_endpoint_health", "purge_expired", "reclaim_expired_leases"]
 
@@ -49,9 +50,9 @@ def evaluate_endpoint_health(ctx: Context, outcomes: Outcomes) -> int:
     events: list[OperationalEvent] = []
     with ctx.store.transaction() as s:
         for row in ctx.store.failing_endpoints(s):
-            state, health_events = evaluate_disable(health_state(row), ctx.health_rules, now)
+            state, health_events = evaluate_disable(health_of(row), ctx.health_rules, now)
             if health_events:
-                store_health(row, state, now)
+                set_health(row, state, now)
                 events += health_events_of(row, health_events)
         outcomes.send_operational(s, events)
     ctx.hooks.emit(events)

@@ -17,21 +17,20 @@ from sqlalchemy.orm import Session
 
 from producer.context import Context
 from producer.delivery import DeliveryResult
-from producer.health import HealthEvent, HealthState, Outcome, apply_outcomes
+from producer.health import HealthEvent, Outcome, apply_outcomes
 from producer.hooks import OperationalEvent
 from producer.models import EndpointRow
 from producer.payloads import format_timestamp
-from producer.queue import AttemptRecord, DeliveryUpdate
-from producer.sending import send_in
-from producer.types import DeliveryStatus
+from producer.queue import DeliveryUpdate
+from producer.sending import SendRequest, send_in
+from producer.store import health_of, set_health
+from producer.types import Attempt, DeliveryStatus
 
 __all__ = [
     "Outcomes",
     "attempt_record",
     "delivery_update",
     "health_events_of",
-    "health_state",
-    "store_health",
 ]
 
 _NEXT_STATUS: dict[str, DeliveryStatus] = {
@@ -41,11 +40,11 @@ _NEXT_STATUS: dict[str, DeliveryStatus] = {
 }
 
 
-def attempt_record(result: DeliveryResult) -> AttemptRecord:
+def attempt_record(result: DeliveryResult) -> Attempt:
     """The attempt-log row of one result."""
     job, response = result.job, result.response
     answered = bool(response.status_code)
-    return AttemptRecord(
+    return Attempt(
         id=result.attempt_id,
         delivery_id=job.delivery_id,
         number=job.attempt_number,
@@ -110,9 +109,9 @@ class Outcomes:
             touched = (set(by_endpoint) - set(clean)) | ctx.store.endpoints_with_failures(s, clean)
             for row in ctx.store.endpoints_for_update(s, sorted(touched)):
                 state, health_events = apply_outcomes(
-                    health_state(row), by_endpoint[row.id], ctx.health_rules, now
+                    health_of(row), by_endpoint[row.id], ctx.health_rules, now
                 )
-                store_health(row, state, now)
+                set_health(row, state, now)
                 events += health_events_of(row, health_events)
             self.send_operational(s, events)
         ctx.hooks.emit(events)
@@ -128,7 +127,7 @@ class Outcomes:
             # a failing operations endpoint would otherwise feed its own queue.
             if e.tenant == ops:
                 continue
-            send_in(self.ctx, s, e.type, _jsonable(e.payload()), ops, None, None, None)
+            send_in(self.ctx, s, SendRequest(e.type, _jsonable(e.payload()), ops))
 
 
 def _exhausted(result: DeliveryResult) -> OperationalEvent:
@@ -149,28 +148,6 @@ def _exhausted(result: DeliveryResult) -> OperationalEvent:
 def health_events_of(row: EndpointRow, events: Iterable[HealthEvent]) -> list[OperationalEvent]:
     """Health events of an endpoint as operational events of its tenant."""
     return [OperationalEvent(e.type, row.tenant, {"endpoint_id": row.id, **e.data}) for e in events]
-
-
-def health_state(row: EndpointRow) -> HealthState:
-    """The health fields of an endpoint row."""
-    return HealthState(
-        status=row.status,
-        disabled_reason=row.disabled_reason,
-        disabled_at=row.disabled_at,
-        failing_since=row.failing_since,
-        consecutive_failures=row.consecutive_failures,
-    )
-
-
-def store_health(row: EndpointRow, state: HealthState, now: datetime) -> None:
-    """Write a changed health state back to the endpoint row."""
-    if health_state(row) != state:
-        row.status = state.status
-        row.disabled_reason = state.disabled_reason
-        row.disabled_at = state.disabled_at
-        row.failing_since = state.failing_since
-        row.consecutive_failures = state.consecutive_failures
-        row.updated_at = now
 
 
 def _jsonable(value: Any) -> Any:

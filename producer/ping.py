@@ -11,13 +11,16 @@ from __future__ import annotations
 
 import asyncio
 from datetime import timedelta
+from functools import partial
 from typing import Any
 
 from producer.context import Context
-from producer.delivery import Job, build_jobs, deliver
+from producer.delivery import deliver
+from producer.endpoints import live_secrets
 from producer.ids import new_id
 from producer.models import DeliveryRow, MessageRow
 from producer.outcomes import Outcomes
+from producer.queue import Job
 from producer.routing import validate_event_type_name
 from producer.sending import Draft, render, schemas_of
 from producer.types import TestResult
@@ -105,5 +108,5 @@ def _create_job(
             )
         )
         s.flush()
-        [job] = build_jobs(ctx, ctx.queue.jobs(s, [delivery_id]), now)
+        [job] = ctx.queue.jobs(s, [delivery_id], partial(live_secrets, ctx, now))
         return job

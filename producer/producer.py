@@ -34,8 +34,9 @@ from producer.models import EndpointRow
 from producer.outcomes import Outcomes
 from producer.payloads import Converter, ConverterRegistry
 from producer.sealing import SecretBox
+from producer.sending import SendRequest
 from producer.settings import Settings
-from producer.store import Store
+from producer.store import DeliveryFilter, MessageFilter, Store
 from producer.types import (
     ApiKey,
     Attempt,
@@ -324,7 +325,7 @@ class Producer:
     def live_secrets(self, endpoint: EndpointRow) -> list[str]:
         """The secrets a delivery to ``endpoint`` is signed with right now."""
         return endpoints.live_secrets(
-            self.context, endpoint.secret, endpoint.previous_secrets, self.clock()
+            self.context, self.clock(), endpoint.secret, endpoint.previous_secrets
         )
 
     def reencrypt_secrets(self) -> int:
@@ -367,16 +368,9 @@ class Producer:
         PayloadTooLargeError, and IdempotencyConflictError when the key was
         used before with another request.
         """
-        return sending.send(
-            self.context,
-            event_type,
-            data,
-            tenant=tenant,
-            version=version,
-            idempotency_key=idempotency_key,
-            endpoint_ids=endpoint_ids,
-            session=session,
-        )
+        request = SendRequest(event_type, data, tenant, version, idempotency_key, endpoint_ids)
+        [message] = sending.send(self.context, [request], session)
+        return message
 
     def send_many(
         self,
@@ -391,7 +385,8 @@ class Producer:
         event caps a producer at a few hundred events per second; batching
         lifts that. All or nothing: one invalid event sends none.
         """
-        return sending.send_many(self.context, events, tenant=tenant, session=session)
+        requests = [SendRequest(event_type, data, tenant) for event_type, data in events]
+        return sending.send(self.context, requests, session)
 
     async def asend(
         self,
@@ -405,16 +400,8 @@ class Producer:
         session: AsyncSession | None = None,
     ) -> Message:
         """The async twin of ``send``; ``session`` may be an ``AsyncSession``."""
-        return await sending.asend(
-            self.context,
-            event_type,
-            data,
-            tenant=tenant,
-            version=version,
-            idempotency_key=idempotency_key,
-            endpoint_ids=endpoint_ids,
-            session=session,
-        )
+        request = SendRequest(event_type, data, tenant, version, idempotency_key, endpoint_ids)
+        return await sending.asend(self.context, request, session)
 
     # -- messages, deliveries, attempts -------------------------------------------------------
 
@@ -433,15 +420,8 @@ class Producer:
         cursor: str | None = None,
     ) -> Page[Message]:
         """Messages, newest first, filtered."""
-        return delivery_log.list_messages(
-            self.context,
-            tenant=tenant,
-            event_type=event_type,
-            since=since,
-            until=until,
-            limit=limit,
-            cursor=cursor,
-        )
+        filters = MessageFilter(tenant=tenant, event_type=event_type, since=since, until=until)
+        return delivery_log.list_messages(self.context, filters, limit=limit, cursor=cursor)
 
     def get_delivery(self, delivery_id: str, *, tenant: str | None = None) -> Delivery:
         """A delivery: one message to one endpoint."""
@@ -461,18 +441,10 @@ class Producer:
         cursor: str | None = None,
     ) -> Page[Delivery]:
         """The delivery log, newest first; filters combine."""
-        return delivery_log.list_deliveries(
-            self.context,
-            message_id=message_id,
-            endpoint_id=endpoint_id,
-            status=status,
-            event_type=event_type,
-            tenant=tenant,
-            since=since,
-            until=until,
-            limit=limit,
-            cursor=cursor,
+        filters = DeliveryFilter(
+            tenant, event_type, since, until, message_id, endpoint_id, status=status
         )
+        return delivery_log.list_deliveries(self.context, filters, limit=limit, cursor=cursor)
 
     def get_delivery_payload(self, delivery_id: str, *, tenant: str | None = None) -> bytes:
         """The exact body this delivery sends: the message's envelope, or its

@@ -8,26 +8,19 @@ in :mod:`producer.store`.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import bindparam, case, func, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from producer.models import AttemptRow, DeliveryRow, EndpointRow, MessageRow
-from producer.types import DeliveryStatus
+from producer.types import Attempt, DeliveryStatus
 
-__all__ = [
-    "AttemptRecord",
-    "Candidate",
-    "DeliveryUpdate",
-    "EndpointLimits",
-    "JobRow",
-    "Queue",
-]
+__all__ = ["Candidate", "DeliveryUpdate", "EndpointLimits", "Job", "OpenSecrets", "Queue"]
 
 
 class Candidate(NamedTuple):
@@ -49,50 +42,28 @@ class EndpointLimits(NamedTuple):
     consecutive_failures: int
 
 
-class JobRow(NamedTuple):
-    """A leased delivery joined with its message and endpoint: everything one
-    attempt needs (secrets still sealed)."""
+@dataclass(frozen=True)
+class Job:
+    """A leased delivery with everything its next attempt needs."""
 
-    id: str
+    delivery_id: str
     message_id: str
     endpoint_id: str
     tenant: str
     event_type: str
-    attempt_count: int
-    next_trigger: str
-    payload: bytes | None
-    message_payload: bytes
-    message_version: str
-    endpoint_version: str | None
+    attempt_number: int
+    trigger: str
+    body: bytes
+    """The delivery's own rendering, or else the message's envelope."""
+    version: str
     url: str
-    headers: dict[str, str] | None
-    signature_scheme: str
-    secret: str
-    previous_secrets: list[dict[str, str]] | None
+    headers: dict[str, str]
+    scheme: str
     timeout_seconds: float | None
     retry_schedule: list[float] | None
     rate_limit_per_second: float | None
-
-
-@dataclass(frozen=True)
-class AttemptRecord:
-    """One attempt as stored in the attempt log."""
-
-    id: str
-    delivery_id: str
-    number: int
-    trigger: str
-    started_at: datetime
-    duration_ms: float
-    request_url: str
-    request_headers: dict[str, str]
-    response_status: int | None
-    response_headers: dict[str, str] | None
-    response_body: str | None
-    response_truncated: bool
-    error: str | None
-    succeeded: bool
-    next_attempt_at: datetime | None
+    secrets: list[str]
+    """Plain secrets to sign with: the current one, then those in their grace period."""
 
 
 @dataclass(frozen=True)
@@ -108,27 +79,30 @@ class DeliveryUpdate:
     error: str | None
 
 
+# In the order of Job's fields; the sealed secrets come last.
 _JOB_COLUMNS = (
-    DeliveryRow.id,
+    DeliveryRow.id.label("delivery_id"),
     DeliveryRow.message_id,
     DeliveryRow.endpoint_id,
     DeliveryRow.tenant,
     DeliveryRow.event_type,
-    DeliveryRow.attempt_count,
-    DeliveryRow.next_trigger,
-    DeliveryRow.payload,
-    MessageRow.payload.label("message_payload"),
-    MessageRow.version.label("message_version"),
-    EndpointRow.version.label("endpoint_version"),
+    (DeliveryRow.attempt_count + 1).label("attempt_number"),
+    DeliveryRow.next_trigger.label("trigger"),
+    func.coalesce(DeliveryRow.payload, MessageRow.payload).label("body"),
+    case((DeliveryRow.payload.is_not(None), EndpointRow.version), else_=MessageRow.version).label(
+        "version"
+    ),
     EndpointRow.url,
     EndpointRow.headers,
-    EndpointRow.signature_scheme,
-    EndpointRow.secret,
-    EndpointRow.previous_secrets,
+    EndpointRow.signature_scheme.label("scheme"),
     EndpointRow.timeout_seconds,
     EndpointRow.retry_schedule,
     EndpointRow.rate_limit_per_second,
+    EndpointRow.secret,
+    EndpointRow.previous_secrets,
 )
+OpenSecrets = Callable[[str, list[Any]], list[str]]
+"""``(sealed current secret, stored previous secrets) -> plain live secrets``."""
 
 _table = DeliveryRow.__table__
 # Written for a whole batch in one executemany; only a delivery still leased
@@ -190,7 +164,7 @@ class Queue:
                 EndpointRow.consecutive_failures,
             ).where(EndpointRow.id.in_(list(endpoint_ids)))
         )
-        return {endpoint_id: EndpointLimits(*limits) for endpoint_id, *limits in rows}
+        return {r.id: EndpointLimits(r[1], r[2], r[3]) for r in rows}
 
     def due_candidates(
         self,
@@ -299,8 +273,11 @@ class Queue:
             .execution_options(synchronize_session=False)
         )
 
-    def jobs(self, session: Session, delivery_ids: Sequence[str]) -> list[JobRow]:
-        """Everything needed to send each delivery: endpoint settings and body."""
+    def jobs(
+        self, session: Session, delivery_ids: Sequence[str], open_secrets: OpenSecrets
+    ) -> list[Job]:
+        """Everything needed to send each delivery: endpoint settings, body and
+        the secrets ``open_secrets`` makes of the stored ones."""
         if not delivery_ids:
             return []
         stmt = (
@@ -310,11 +287,14 @@ class Queue:
             .where(DeliveryRow.id.in_(list(delivery_ids)))
             .order_by(DeliveryRow.id)
         )
-        return [JobRow(*row) for row in session.execute(stmt)]
+        return [
+            Job(*row[:-2], secrets=open_secrets(row.secret, row.previous_secrets))
+            for row in session.execute(stmt)
+        ]
 
     # -- finishing -------------------------------------------------------------
 
-    def insert_attempts(self, session: Session, attempts: Sequence[AttemptRecord]) -> None:
+    def insert_attempts(self, session: Session, attempts: Sequence[Attempt]) -> None:
         """Insert attempt rows in one statement."""
         if attempts:
             session.execute(AttemptRow.__table__.insert(), [vars(a) for a in attempts])

@@ -12,10 +12,10 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import event
 from sqlalchemy.orm import Session
@@ -27,7 +27,7 @@ from producer.models import DeliveryRow, MessageRow
 from producer.payloads import compact_json, default_version, render_envelope, validate_data
 from producer.routing import matches, validate_event_type_name
 from producer.store import DuplicateIdempotencyKey
-from producer.types import DEFAULT_TENANT, Message
+from producer.types import DEFAULT_TENANT, Message, snapshot
 from producer.validation import validate_tenant, validate_version
 
 if TYPE_CHECKING:
@@ -35,17 +35,17 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Draft",
+    "SendRequest",
     "asend",
+    "body_for",
     "message_data",
     "message_of",
     "render",
     "schemas_of",
     "send",
     "send_in",
-    "send_many",
 ]
 
-T = TypeVar("T")
 MAX_ENDPOINT_IDS = 1000
 
 
@@ -97,104 +97,51 @@ def schemas_of(ctx: Context, s: Session, event_type: str) -> dict[str, Any]:
 # -- send ------------------------------------------------------------------------
 
 
-def send(
-    ctx: Context,
-    event_type: str,
-    data: Any,
-    *,
-    tenant: str | None,
-    version: str | None,
-    idempotency_key: str | None,
-    endpoint_ids: Sequence[str] | None,
-    session: Session | None,
-) -> Message:
-    """Send one event, in the caller's ``session`` or a transaction of our own."""
-    return _in_transaction(
-        ctx,
-        session,
-        lambda s: send_in(ctx, s, event_type, data, tenant, version, idempotency_key, endpoint_ids),
-    )
+@dataclass(frozen=True)
+class SendRequest:
+    """One event a caller asks to send to a tenant's matching endpoints."""
+
+    event_type: str
+    data: Any
+    tenant: str | None = None
+    version: str | None = None
+    """The version ``data`` is in; default: the newest with a schema, else ``"1"``."""
+    idempotency_key: str | None = None
+    endpoint_ids: Sequence[str] | None = None
+    """Send only to these of the tenant's endpoints."""
 
 
-def send_many(
-    ctx: Context,
-    events: Iterable[tuple[str, Any]],
-    *,
-    tenant: str | None,
-    session: Session | None,
-) -> list[Message]:
-    """Send ``(event_type, data)`` events in one transaction, all or none."""
-    return _in_transaction(
-        ctx,
-        session,
-        lambda s: [
-            send_in(ctx, s, event_type, data, tenant, None, None, None)
-            for event_type, data in events
-        ],
-    )
+def send(ctx: Context, requests: Sequence[SendRequest], session: Session | None) -> list[Message]:
+    """Send events in one transaction, all or none: in the caller's ``session``
+    (workers wake when it commits) or in a transaction of our own."""
+    if session is None:
+        with ctx.waking_transaction() as s:
+            return [send_in(ctx, s, r) for r in requests]
+    messages = [send_in(ctx, session, r) for r in requests]
+    _wake_after_commit(ctx, session)
+    return messages
 
 
-async def asend(
-    ctx: Context,
-    event_type: str,
-    data: Any,
-    *,
-    tenant: str | None,
-    version: str | None,
-    idempotency_key: str | None,
-    endpoint_ids: Sequence[str] | None,
-    session: AsyncSession | None,
-) -> Message:
+async def asend(ctx: Context, request: SendRequest, session: AsyncSession | None) -> Message:
     """``send`` from async code: inside the caller's ``AsyncSession``, or in a
     thread (our own transaction) without one."""
     if session is None:
-        return await asyncio.to_thread(
-            send,
-            ctx,
-            event_type,
-            data,
-            tenant=tenant,
-            version=version,
-            idempotency_key=idempotency_key,
-            endpoint_ids=endpoint_ids,
-            session=None,
-        )
-    message = await session.run_sync(
-        lambda s: send_in(ctx, s, event_type, data, tenant, version, idempotency_key, endpoint_ids)
-    )
+        [message] = await asyncio.to_thread(send, ctx, [request], None)
+        return message
+    message = await session.run_sync(lambda s: send_in(ctx, s, request))
     _wake_after_commit(ctx, session.sync_session)
     return message
-
-
-def _in_transaction(ctx: Context, session: Session | None, work: Callable[[Session], T]) -> T:
-    """Run ``work`` in the caller's session (workers wake when it commits) or
-    in a transaction of our own (they wake at once)."""
-    if session is None:
-        with ctx.store.transaction() as s:
-            result = work(s)
-        ctx.hooks.wake()
-        return result
-    result = work(session)
-    _wake_after_commit(ctx, session)
-    return result
 
 
 def _wake_after_commit(ctx: Context, session: Session) -> None:
     event.listen(session, "after_commit", lambda _s: ctx.hooks.wake(), once=True)
 
 
-def send_in(
-    ctx: Context,
-    s: Session,
-    event_type: str,
-    data: Any,
-    tenant: str | None,
-    version: str | None,
-    idempotency_key: str | None,
-    endpoint_ids: Sequence[str] | None,
-) -> Message:
+def send_in(ctx: Context, s: Session, request: SendRequest) -> Message:
     """Store a message and its deliveries in the session ``s``."""
-    tenant = validate_tenant(tenant or DEFAULT_TENANT)
+    event_type, data, version = request.event_type, request.data, request.version
+    idempotency_key, endpoint_ids = request.idempotency_key, request.endpoint_ids
+    tenant = validate_tenant(request.tenant or DEFAULT_TENANT)
     validate_event_type_name(event_type)
     if version is not None:
         version = validate_version(version, "version")
@@ -329,13 +276,4 @@ def message_data(payload: bytes) -> Any:
 
 def message_of(row: MessageRow, deliveries: int) -> Message:
     """The public snapshot of a message row with its number of deliveries."""
-    return Message(
-        id=row.id,
-        tenant=row.tenant,
-        event_type=row.event_type,
-        version=row.version,
-        created_at=row.created_at,
-        payload=row.payload,
-        idempotency_key=row.idempotency_key,
-        deliveries=deliveries,
-    )
+    return snapshot(Message, row, deliveries=deliveries)

@@ -78,14 +78,26 @@ def _raw_public(key: Ed25519PublicKey) -> bytes:
     return key.public_bytes(Encoding.Raw, PublicFormat.Raw)
 
 
+def _decode_prefixed(value: str, prefix: str, kind: str) -> bytes:
+    """The bytes after ``prefix``, which must be there and be base64."""
+    if not value.startswith(prefix):
+        raise ValueError(f"{kind} must start with {prefix}")
+    try:
+        return _b64decode(value[len(prefix) :])
+    except binascii.Error as exc:
+        raise ValueError(f"the part after {prefix} is not valid base64") from exc
+
+
+def _check_length(raw: bytes, prefix: str, size: int, layout: str = "") -> None:
+    if len(raw) != size:
+        raise ValueError(
+            f"a {prefix} key must decode to {size} bytes{layout}; this one decodes to {len(raw)}"
+        )
+
+
 def _hmac_key(secret: str) -> bytes:
     """The HMAC key bytes of a ``whsec_`` secret (any non-empty length)."""
-    if not secret.startswith(HMAC_PREFIX):
-        raise ValueError(f"an HMAC secret must start with {HMAC_PREFIX}")
-    try:
-        key = _b64decode(secret[len(HMAC_PREFIX) :])
-    except binascii.Error as exc:
-        raise ValueError(f"the part after {HMAC_PREFIX} is not valid base64") from exc
+    key = _decode_prefixed(secret, HMAC_PREFIX, "an HMAC secret")
     if not key:
         raise ValueError(f"the part after {HMAC_PREFIX} is empty")
     return key
@@ -93,17 +105,8 @@ def _hmac_key(secret: str) -> bytes:
 
 def _ed25519_private(secret: str) -> Ed25519PrivateKey:
     """The private key of a ``whsk_`` secret, checking its embedded public half."""
-    if not secret.startswith(SECRET_KEY_PREFIX):
-        raise ValueError(f"an ed25519 secret key must start with {SECRET_KEY_PREFIX}")
-    try:
-        raw = _b64decode(secret[len(SECRET_KEY_PREFIX) :])
-    except binascii.Error as exc:
-        raise ValueError(f"the part after {SECRET_KEY_PREFIX} is not valid base64") from exc
-    if len(raw) != 64:
-        raise ValueError(
-            f"a {SECRET_KEY_PREFIX} key must decode to 64 bytes (32-byte seed, then the "
-            f"32-byte public key); this one decodes to {len(raw)}"
-        )
+    raw = _decode_prefixed(secret, SECRET_KEY_PREFIX, "an ed25519 secret key")
+    _check_length(raw, SECRET_KEY_PREFIX, 64, " (32-byte seed, then the 32-byte public key)")
     key = Ed25519PrivateKey.from_private_bytes(raw[:32])
     # A mismatched second half means the key was corrupted or pasted together
     # from two keys; receivers holding that public half could never verify.
@@ -119,16 +122,8 @@ def _ed25519_public(key: str) -> Ed25519PublicKey:
     """The public key of a ``whpk_`` key, or of a ``whsk_`` secret key."""
     if key.startswith(SECRET_KEY_PREFIX):
         return _ed25519_private(key).public_key()
-    if not key.startswith(PUBLIC_KEY_PREFIX):
-        raise ValueError(f"an ed25519 public key must start with {PUBLIC_KEY_PREFIX}")
-    try:
-        raw = _b64decode(key[len(PUBLIC_KEY_PREFIX) :])
-    except binascii.Error as exc:
-        raise ValueError(f"the part after {PUBLIC_KEY_PREFIX} is not valid base64") from exc
-    if len(raw) != 32:
-        raise ValueError(
-            f"a {PUBLIC_KEY_PREFIX} key must decode to 32 bytes; this one decodes to {len(raw)}"
-        )
+    raw = _decode_prefixed(key, PUBLIC_KEY_PREFIX, "an ed25519 public key")
+    _check_length(raw, PUBLIC_KEY_PREFIX, 32)
     return Ed25519PublicKey.from_public_bytes(raw)
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
+from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -21,6 +22,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from producer.errors import NotFoundError, ValidationError
+from producer.health import HealthState
 from producer.models import (
     ApiKeyRow,
     AttemptRow,
@@ -29,14 +31,82 @@ from producer.models import (
     EventTypeRow,
     MessageRow,
 )
+from producer.types import DELIVERY_STATUSES, snapshot
+from producer.validation import validate_aware
 
-__all__ = ["DuplicateIdempotencyKey", "Store"]
+__all__ = [
+    "DeliveryFilter",
+    "DuplicateIdempotencyKey",
+    "MessageFilter",
+    "Store",
+    "health_of",
+    "set_health",
+]
 
 RowT = TypeVar("RowT")
 
 NOTIFY_CHANNEL = "webhooks_due"
 
 MAX_PAGE_SIZE = 250
+
+
+@dataclass(frozen=True)
+class MessageFilter:
+    """Filters of the message log; every one given combines with the others.
+    ``since`` is inclusive and ``until`` exclusive, on the creation time."""
+
+    tenant: str | None = None
+    event_type: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+
+    def __post_init__(self) -> None:
+        validate_aware(self.since, "since")
+        validate_aware(self.until, "until")
+
+    def apply(self, stmt: Select[Any], model: Any) -> Select[Any]:
+        """``stmt`` narrowed to the rows of ``model`` these filters let through."""
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if value is None:
+                continue
+            if f.name == "since":
+                stmt = stmt.where(model.created_at >= value)
+            elif f.name == "until":
+                stmt = stmt.where(model.created_at < value)
+            else:
+                stmt = stmt.where(getattr(model, f.name) == value)
+        return stmt
+
+
+@dataclass(frozen=True)
+class DeliveryFilter(MessageFilter):
+    """Filters of the delivery log: those of messages, and by message,
+    endpoint and status."""
+
+    message_id: str | None = None
+    endpoint_id: str | None = None
+    status: str | None = None
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.status is not None and self.status not in DELIVERY_STATUSES:
+            raise ValidationError.for_field(
+                "status", f"must be one of {', '.join(DELIVERY_STATUSES)}"
+            )
+
+
+def health_of(row: EndpointRow) -> HealthState:
+    """The health fields of an endpoint row."""
+    return snapshot(HealthState, row)
+
+
+def set_health(row: EndpointRow, state: HealthState, now: datetime) -> None:
+    """Write a health state to an endpoint row (``updated_at`` only if it changed)."""
+    if health_of(row) != state:
+        for f in fields(state):
+            setattr(row, f.name, getattr(state, f.name))
+        row.updated_at = now
 
 
 class DuplicateIdempotencyKey(Exception):
@@ -99,20 +169,36 @@ class Store:
 
     # -- endpoints -----------------------------------------------------------
 
-    def get_endpoint(
-        self, session: Session, endpoint_id: str, *, tenant: str | None = None, lock: bool = False
-    ) -> EndpointRow:
-        """An endpoint that is not deleted, optionally scoped to ``tenant``."""
-        stmt = select(EndpointRow).where(
-            EndpointRow.id == endpoint_id, EndpointRow.deleted_at.is_(None)
-        )
+    def _one(
+        self,
+        session: Session,
+        model: Any,
+        row_id: str,
+        what: str,
+        *,
+        tenant: str | None,
+        lock: bool = False,
+        extra: tuple[Any, ...] = (),
+    ) -> Any:
+        """The row of ``model`` with this id (and ``tenant``, when given), or NotFoundError."""
+        stmt = select(model).where(model.id == row_id, *extra)
         if tenant is not None:
-            stmt = stmt.where(EndpointRow.tenant == tenant)
+            stmt = stmt.where(model.tenant == tenant)
         if lock:
             stmt = stmt.with_for_update()
         row = session.scalars(stmt).first()
         if row is None:
-            raise NotFoundError(f"endpoint {endpoint_id} not found")
+            raise NotFoundError(f"{what} {row_id} not found")
+        return row
+
+    def get_endpoint(
+        self, session: Session, endpoint_id: str, *, tenant: str | None = None, lock: bool = False
+    ) -> EndpointRow:
+        """An endpoint that is not deleted, optionally scoped to ``tenant``."""
+        live = (EndpointRow.deleted_at.is_(None),)
+        row: EndpointRow = self._one(
+            session, EndpointRow, endpoint_id, "endpoint", tenant=tenant, lock=lock, extra=live
+        )
         return row
 
     def list_endpoints(
@@ -217,12 +303,7 @@ class Store:
 
     def get_message(self, session: Session, message_id: str, *, tenant: str | None) -> MessageRow:
         """A message by id, optionally scoped to ``tenant``."""
-        stmt = select(MessageRow).where(MessageRow.id == message_id)
-        if tenant is not None:
-            stmt = stmt.where(MessageRow.tenant == tenant)
-        row = session.scalars(stmt).first()
-        if row is None:
-            raise NotFoundError(f"message {message_id} not found")
+        row: MessageRow = self._one(session, MessageRow, message_id, "message", tenant=tenant)
         return row
 
     def count_deliveries(self, session: Session, message_ids: Sequence[str]) -> dict[str, int]:
@@ -237,26 +318,10 @@ class Store:
         return {message_id: count for message_id, count in rows}
 
     def list_messages(
-        self,
-        session: Session,
-        *,
-        tenant: str | None,
-        event_type: str | None,
-        since: datetime | None,
-        until: datetime | None,
-        limit: int,
-        cursor: str | None,
+        self, session: Session, filters: MessageFilter, *, limit: int, cursor: str | None
     ) -> tuple[list[MessageRow], str | None]:
         """Messages, newest first, filtered."""
-        stmt = select(MessageRow)
-        if tenant is not None:
-            stmt = stmt.where(MessageRow.tenant == tenant)
-        if event_type is not None:
-            stmt = stmt.where(MessageRow.event_type == event_type)
-        if since is not None:
-            stmt = stmt.where(MessageRow.created_at >= since)
-        if until is not None:
-            stmt = stmt.where(MessageRow.created_at < until)
+        stmt = filters.apply(select(MessageRow), MessageRow)
         return self.page(session, stmt, MessageRow.id, limit=limit, cursor=cursor, prefix="msg_")
 
     # -- deliveries and attempts ---------------------------------------------
@@ -265,46 +330,21 @@ class Store:
         self, session: Session, delivery_id: str, *, tenant: str | None, lock: bool = False
     ) -> DeliveryRow:
         """A delivery by id, optionally scoped to ``tenant``."""
-        stmt = select(DeliveryRow).where(DeliveryRow.id == delivery_id)
-        if tenant is not None:
-            stmt = stmt.where(DeliveryRow.tenant == tenant)
-        if lock:
-            stmt = stmt.with_for_update()
-        row = session.scalars(stmt).first()
-        if row is None:
-            raise NotFoundError(f"delivery {delivery_id} not found")
+        row: DeliveryRow = self._one(
+            session, DeliveryRow, delivery_id, "delivery", tenant=tenant, lock=lock
+        )
         return row
 
     def list_deliveries(
         self,
         session: Session,
+        filters: DeliveryFilter,
         *,
-        message_id: str | None = None,
-        endpoint_id: str | None = None,
-        status: str | None = None,
-        event_type: str | None = None,
-        tenant: str | None = None,
-        since: datetime | None = None,
-        until: datetime | None = None,
         limit: int = 50,
         cursor: str | None = None,
     ) -> tuple[list[DeliveryRow], str | None]:
-        """The delivery log, newest first; every filter combines with the others."""
-        stmt = select(DeliveryRow)
-        conditions = {
-            DeliveryRow.message_id: message_id,
-            DeliveryRow.endpoint_id: endpoint_id,
-            DeliveryRow.status: status,
-            DeliveryRow.event_type: event_type,
-            DeliveryRow.tenant: tenant,
-        }
-        for column, value in conditions.items():
-            if value is not None:
-                stmt = stmt.where(column == value)
-        if since is not None:
-            stmt = stmt.where(DeliveryRow.created_at >= since)
-        if until is not None:
-            stmt = stmt.where(DeliveryRow.created_at < until)
+        """The delivery log, newest first."""
+        stmt = filters.apply(select(DeliveryRow), DeliveryRow)
         return self.page(session, stmt, DeliveryRow.id, limit=limit, cursor=cursor, prefix="dlv_")
 
     def list_attempts(self, session: Session, delivery_id: str) -> list[AttemptRow]:

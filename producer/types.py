@@ -5,8 +5,9 @@ They are frozen snapshots, detached from any database session.
 
 from __future__ import annotations
 
+import copy
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 from typing import Any, Generic, Literal, TypeVar, get_args
 
@@ -27,6 +28,7 @@ __all__ = [
     "Page",
     "PreviousSecret",
     "TestResult",
+    "snapshot",
 ]
 
 T = TypeVar("T")
@@ -215,3 +217,17 @@ class ApiKey:
     def is_admin(self) -> bool:
         """Admin keys see every tenant."""
         return self.tenant is None
+
+
+V = TypeVar("V")
+
+
+def snapshot(cls: type[V], row: object, **values: Any) -> V:
+    """A value of the dataclass ``cls`` read from a database row: each field
+    not given in ``values`` comes from the row's attribute of the same name.
+    Lists and dicts are copied, so the value shares nothing with the row."""
+    for f in fields(cls):  # type: ignore[arg-type]
+        if f.name not in values:
+            value = getattr(row, f.name)
+            values[f.name] = copy.copy(value) if isinstance(value, list | dict) else value
+    return cls(**values)

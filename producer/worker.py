@@ -20,6 +20,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import partial
 from typing import Any, TypeVar
 
 from sqlalchemy.exc import DBAPIError, OperationalError
@@ -32,12 +33,13 @@ from tenacity import (
 )
 
 from producer.context import Context
-from producer.delivery import DeliveryResult, Job, build_jobs, deliver
+from producer.delivery import DeliveryResult, deliver
+from producer.endpoints import live_secrets
 from producer.health import is_probing
 from producer.ids import new_id
 from producer.maintenance import Maintenance, reclaim_expired_leases
 from producer.outcomes import Outcomes
-from producer.queue import EndpointLimits
+from producer.queue import EndpointLimits, Job
 from producer.store import NOTIFY_CHANNEL
 from producer.transport import Transport
 
@@ -250,7 +252,7 @@ class Worker:
                     lease_expires_at=now + timedelta(seconds=seconds),
                     now=now,
                 )
-            return build_jobs(self.ctx, queue.jobs(s, chosen), now), caps
+            return queue.jobs(s, chosen, partial(live_secrets, self.ctx, now)), caps
 
     @staticmethod
     def _prefetch(cap: int) -> int:
