@@ -1,8 +1,11 @@
-"""Parameters shared by the routes: the producer, the caller, list paging."""
+"""Parameters shared by the routes: the producer, the caller, list paging,
+and the filters the message and delivery lists share."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Annotated, TypedDict
 
 from fastapi import Depends, Query, Request
 from pydantic import AwareDatetime
@@ -15,8 +18,12 @@ __all__ = [
     "Caller",
     "Cursor",
     "Limit",
+    "LogFilters",
+    "LogFiltersDep",
+    "LogQuery",
     "ProducerDep",
     "Since",
+    "TenantFilter",
     "Until",
     "get_producer",
 ]
@@ -37,3 +44,47 @@ Cursor = Annotated[
 ]
 Since = Annotated[AwareDatetime | None, Query(description="RFC 3339 with a timezone; inclusive.")]
 Until = Annotated[AwareDatetime | None, Query(description="RFC 3339 with a timezone; exclusive.")]
+TenantFilter = Annotated[str | None, Query(max_length=128)]
+"""``?tenant=``: list one tenant's (a tenant key sees only its own anyway)."""
+
+
+class LogQuery(TypedDict):
+    """The keyword arguments of ``Producer.list_messages`` and
+    ``Producer.list_deliveries`` that :class:`LogFilters` fills in."""
+
+    event_type: str | None
+    tenant: str | None
+    since: datetime | None
+    until: datetime | None
+    limit: int
+    cursor: str | None
+
+
+@dataclass(frozen=True)
+class LogFilters:
+    """The query parameters the message and delivery lists share: the event
+    type, the tenant, the creation window ``[since, until)`` and the page."""
+
+    event_type: Annotated[str | None, Query(max_length=128)] = None
+    tenant: TenantFilter = None
+    since: Since = None
+    until: Until = None
+    limit: Limit = 50
+    cursor: Cursor = None
+
+    def query(self, caller: Principal) -> LogQuery | None:
+        """The list's arguments as ``caller`` may ask; None when the filters
+        ask for a tenant the caller cannot see, so the list is empty."""
+        if not caller.sees_tenant(self.tenant):
+            return None
+        return LogQuery(
+            event_type=self.event_type,
+            tenant=caller.scope(self.tenant),
+            since=self.since,
+            until=self.until,
+            limit=self.limit,
+            cursor=self.cursor,
+        )
+
+
+LogFiltersDep = Annotated[LogFilters, Depends()]

@@ -1,6 +1,7 @@
 """Every error as ``{"error": {"code", "message", "details"}}``.
 
-Library exceptions map to HTTP statuses by class; FastAPI's own errors
+Library exceptions map to HTTP statuses by class (:func:`status_for`, which
+the UI's error pages use too, so a page and the API agree); FastAPI's own errors
 (validation, unknown route, wrong method) are reshaped to the same body so a
 client has one thing to parse.
 """
@@ -18,7 +19,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 from starlette.routing import Match, Route
 
-from api.schemas import ErrorResponse
+from api.schemas.common import ErrorResponse
 from producer.errors import (
     ConflictError,
     NotFoundError,
@@ -27,7 +28,7 @@ from producer.errors import (
     WebhooksError,
 )
 
-__all__ = ["ApiError", "error_body", "error_responses", "install_error_handlers"]
+__all__ = ["ApiError", "error_body", "install_error_handlers", "route_errors", "status_for"]
 
 log = logging.getLogger("api")
 
@@ -90,15 +91,19 @@ def error_body(
     return {"error": {"code": code, "message": message, "details": details or []}}
 
 
-def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    """OpenAPI ``responses=`` documenting the given error statuses."""
+def route_errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses=`` of a route that needs an API key: 401 and 422,
+    which every such route can answer, and the given ``statuses``."""
     return {
         status: {"model": ErrorResponse, "description": _DESCRIPTIONS.get(status, "Error.")}
-        for status in statuses
+        for status in sorted({401, 422, *statuses})
     }
 
 
-def _status_of(exc: WebhooksError) -> int:
+def status_for(exc: WebhooksError) -> int:
+    """The HTTP status of a library error, for the API's JSON errors and the
+    UI's error pages alike: by class (a subclass answers as its base, so an
+    ``InvalidStateError`` is a 409 like any ``ConflictError``), else 500."""
     for cls, status in _STATUS_BY_CLASS:
         if isinstance(exc, cls):
             return status
@@ -121,7 +126,7 @@ def _locate(field: str, request: Request) -> str:
 
 async def _webhooks_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, WebhooksError)
-    status = _status_of(exc)
+    status = status_for(exc)
     if status == 500:
         log.error("server-side library error on %s %s: %s", request.method, request.url.path, exc)
     details = [

@@ -41,6 +41,8 @@ DELIVERY_STATUSES: tuple[DeliveryStatus, ...] = get_args(DeliveryStatus)
 """Every delivery status, in the order above: the one list that API schemas,
 UI filters and metrics use."""
 EndpointStatus = Literal["enabled", "disabled"]
+"""Whether an endpoint gets deliveries: ``enabled``, or ``disabled`` (by hand,
+or automatically when failing or gone)."""
 ENDPOINT_STATUSES: tuple[EndpointStatus, ...] = get_args(EndpointStatus)
 DEFAULT_TENANT = "default"
 

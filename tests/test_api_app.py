@@ -7,13 +7,7 @@ from fastapi.testclient import TestClient
 
 from api import Principal, create_app
 from producer import Producer, __version__
-from tests.api_helpers import Api, assert_error
-
-
-@pytest.fixture
-def api(producer: Producer) -> Api:
-    return Api(producer)
-
+from tests.helpers.api import assert_error
 
 # -- create_app --------------------------------------------------------------------
 

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Annotated
 
 import pytest
 from fastapi import Depends, Header, HTTPException
 
 from api import Principal
-from producer import Producer
-from tests.api_helpers import LOOPBACK, Api, assert_error, create_endpoint, send
+from tests.helpers.api import Api, assert_error, create_endpoint, send
 
 ROUTES = [
     ("GET", "/v1/endpoints"),
@@ -39,13 +37,6 @@ ROUTES = [
     ("GET", "/v1/deliveries/dlv_x/attempts"),
     ("POST", "/v1/deliveries/dlv_x/retry"),
 ]
-
-
-@pytest.fixture
-def api(database_url: str) -> Iterator[Api]:
-    producer = Producer(database_url, **LOOPBACK)
-    yield Api(producer)
-    producer.close()
 
 
 # -- keys ------------------------------------------------------------------------

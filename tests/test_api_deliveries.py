@@ -2,14 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
-import pytest
-
-from producer import Producer
-from tests.api_helpers import (
-    LOOPBACK,
+from tests.helpers.api import (
     TIMESTAMP,
     Api,
     assert_error,
@@ -17,23 +12,8 @@ from tests.api_helpers import (
     page_through,
     send,
 )
-from tests.receiver import Receiver
 
 UNKNOWN = "dlv_01JD0000000000000000000000"
-
-
-@pytest.fixture
-def api(database_url: str) -> Iterator[Api]:
-    """An API whose producer may deliver to the local receiver (for test sends)."""
-    producer = Producer(database_url, **LOOPBACK)
-    yield Api(producer)
-    producer.close()
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    with Receiver() as r:
-        yield r
 
 
 def send_test_event(api: Api, url: str) -> dict:

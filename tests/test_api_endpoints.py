@@ -3,35 +3,13 @@ test sends, recovery and statistics."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from producer import Producer
-from tests.api_helpers import LOOPBACK, TIMESTAMP, Api, assert_error, create_endpoint, send
-from tests.receiver import Receiver
+from tests.helpers.api import TIMESTAMP, assert_error, create_endpoint, send
 
 UNKNOWN = "ep_01JD0000000000000000000000"
-
-
-@pytest.fixture
-def api(producer: Producer) -> Api:
-    return Api(producer)
-
-
-@pytest.fixture
-def live_api(database_url: str) -> Iterator[Api]:
-    """An API whose producer may deliver to the local receiver."""
-    producer = Producer(database_url, **LOOPBACK)
-    yield Api(producer)
-    producer.close()
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    with Receiver() as r:
-        yield r
 
 
 # -- create --------------------------------------------------------------------
@@ -378,9 +356,9 @@ def test_enable_and_disable_of_unknown_endpoint_are_404(api, action):
 # -- test sends ------------------------------------------------------------------
 
 
-def test_test_send_answers_with_the_receivers_response(live_api, receiver):
-    created = create_endpoint(live_api.admin, receiver.url("/hooks"))
-    response = live_api.admin.post(
+def test_test_send_answers_with_the_receivers_response(api, receiver):
+    created = create_endpoint(api.admin, receiver.url("/hooks"))
+    response = api.admin.post(
         f"/v1/endpoints/{created['id']}/test", json={"data": {"hello": "world"}}
     )
     assert response.status_code == 200
@@ -393,23 +371,23 @@ def test_test_send_answers_with_the_receivers_response(live_api, receiver):
     request.verify(created["secret"])
 
 
-def test_test_send_without_a_body_sends_webhook_test(live_api, receiver):
-    created = create_endpoint(live_api.admin, receiver.url("/hooks"))
-    assert live_api.admin.post(f"/v1/endpoints/{created['id']}/test").status_code == 200
+def test_test_send_without_a_body_sends_webhook_test(api, receiver):
+    created = create_endpoint(api.admin, receiver.url("/hooks"))
+    assert api.admin.post(f"/v1/endpoints/{created['id']}/test").status_code == 200
     [request] = receiver.received()
     assert b'"type":"webhook.test"' in request.body
 
 
-def test_test_send_reaches_a_disabled_endpoint(live_api, receiver):
-    created = create_endpoint(live_api.admin, receiver.url("/hooks"))
-    live_api.admin.post(f"/v1/endpoints/{created['id']}/disable")
-    body = live_api.admin.post(f"/v1/endpoints/{created['id']}/test").json()
+def test_test_send_reaches_a_disabled_endpoint(api, receiver):
+    created = create_endpoint(api.admin, receiver.url("/hooks"))
+    api.admin.post(f"/v1/endpoints/{created['id']}/disable")
+    body = api.admin.post(f"/v1/endpoints/{created['id']}/test").json()
     assert body["succeeded"] is True
 
 
-def test_test_send_reports_a_failing_receiver(live_api, receiver):
-    created = create_endpoint(live_api.admin, receiver.script("/down", [503]))
-    body = live_api.admin.post(f"/v1/endpoints/{created['id']}/test").json()
+def test_test_send_reports_a_failing_receiver(api, receiver):
+    created = create_endpoint(api.admin, receiver.script("/down", [503]))
+    body = api.admin.post(f"/v1/endpoints/{created['id']}/test").json()
     assert body["succeeded"] is False and body["status_code"] == 503
 
 
@@ -426,17 +404,17 @@ def test_test_send_to_unknown_endpoint_is_404(api):
 # -- recovery and stats ------------------------------------------------------------
 
 
-def test_recover_requeues_failed_deliveries_of_the_window(live_api, receiver):
-    created = create_endpoint(live_api.admin, receiver.script("/down", [500, 500]))
+def test_recover_requeues_failed_deliveries_of_the_window(api, receiver):
+    created = create_endpoint(api.admin, receiver.script("/down", [500, 500]))
     since = (datetime.now(UTC) - timedelta(minutes=1)).isoformat()
     for _ in range(2):
-        live_api.admin.post(f"/v1/endpoints/{created['id']}/test")
-    response = live_api.admin.post(f"/v1/endpoints/{created['id']}/recover", json={"since": since})
+        api.admin.post(f"/v1/endpoints/{created['id']}/test")
+    response = api.admin.post(f"/v1/endpoints/{created['id']}/recover", json={"since": since})
     assert response.status_code == 202
     assert response.json() == {"requeued": 2}
     statuses = {
         d["status"]
-        for d in live_api.admin.get("/v1/deliveries", params={"endpoint_id": created["id"]}).json()[
+        for d in api.admin.get("/v1/deliveries", params={"endpoint_id": created["id"]}).json()[
             "data"
         ]
     }
@@ -473,12 +451,12 @@ def test_recover_unknown_endpoint_is_404(api):
     assert_error(response, 404, "not_found")
 
 
-def test_stats_count_deliveries_and_latency(live_api, receiver):
-    created = create_endpoint(live_api.admin, receiver.script("/hooks", [200, 500]))
+def test_stats_count_deliveries_and_latency(api, receiver):
+    created = create_endpoint(api.admin, receiver.script("/hooks", [200, 500]))
     for _ in range(2):
-        live_api.admin.post(f"/v1/endpoints/{created['id']}/test")
-    send(live_api.admin)
-    response = live_api.admin.get(f"/v1/endpoints/{created['id']}/stats")
+        api.admin.post(f"/v1/endpoints/{created['id']}/test")
+    send(api.admin)
+    response = api.admin.get(f"/v1/endpoints/{created['id']}/stats")
     assert response.status_code == 200
     body = response.json()
     assert (body["succeeded"], body["failed"], body["pending"]) == (1, 1, 1)

@@ -2,21 +2,13 @@
 
 from __future__ import annotations
 
-import pytest
-
-from producer import Producer
-from tests.api_helpers import TIMESTAMP, Api, assert_error
+from tests.helpers.api import TIMESTAMP, Api, assert_error
 
 SCHEMA = {
     "type": "object",
     "properties": {"invoice": {"type": "string"}},
     "required": ["invoice"],
 }
-
-
-@pytest.fixture
-def api(producer: Producer) -> Api:
-    return Api(producer)
 
 
 def create(api: Api, name: str = "invoice.paid", **fields: object) -> dict:

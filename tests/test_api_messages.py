@@ -3,27 +3,21 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from producer import Producer
-from tests.api_helpers import TIMESTAMP, Api, assert_error, create_endpoint, page_through, send
+from tests.helpers.api import TIMESTAMP, Api, assert_error, create_endpoint, page_through, send
 
 UNKNOWN = "msg_01JD0000000000000000000000"
 
 
 @pytest.fixture
-def api(producer: Producer) -> Api:
-    return Api(producer)
-
-
-@pytest.fixture
-def small_api(database_url: str):
+def small_api(make_producer: Callable[..., Producer]) -> Api:
     """An API whose producer accepts envelopes of at most 2 KiB."""
-    producer = Producer(database_url, auto_migrate=True, max_payload_bytes=2048)
-    yield Api(producer)
-    producer.close()
+    return Api(make_producer(max_payload_bytes=2048))
 
 
 # -- send ------------------------------------------------------------------------

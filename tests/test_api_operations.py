@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 
 import pytest
@@ -11,15 +10,10 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from api import create_app
 from producer import Producer
-from tests.api_helpers import LOOPBACK, Api, create_endpoint, send
-from tests.receiver import Receiver
+from tests.helpers.api import Api, create_endpoint, send
+from tests.helpers.waiting import wait_until
 
 UNREACHABLE = "sqlite:////nonexistent-directory/webhooks.db"
-
-
-@pytest.fixture
-def api(producer: Producer) -> Api:
-    return Api(producer)
 
 
 @pytest.fixture
@@ -75,18 +69,12 @@ def test_each_app_has_its_own_registry(producer):
     assert samples(first.anonymous) and samples(second.anonymous)
 
 
-def test_metrics_count_operational_events(database_url):
-    producer = Producer(database_url, worker_poll_interval=0.05, **LOOPBACK)
-    api = Api(producer)
-    try:
-        with Receiver() as receiver:
-            create_endpoint(api.admin, receiver.script("/down", [500]), retry_schedule=[0])
-            send(api.admin)
-            with producer.start_worker_thread():
-                deadline = time.monotonic() + 20
-                key = ("webhooks_operational_events_total", (("event", "delivery.exhausted"),))
-                while samples(api.anonymous).get(key) != 1:
-                    assert time.monotonic() < deadline, "no delivery.exhausted event counted"
-                    time.sleep(0.05)
-    finally:
-        producer.close()
+def test_metrics_count_operational_events(api, producer, receiver):
+    create_endpoint(api.admin, receiver.script("/down", [500]), retry_schedule=[0])
+    send(api.admin)
+    key = ("webhooks_operational_events_total", (("event", "delivery.exhausted"),))
+    with producer.start_worker_thread():
+        wait_until(
+            lambda: samples(api.anonymous).get(key) == 1,
+            what="a delivery.exhausted event counted",
+        )

@@ -15,8 +15,8 @@ from click.testing import CliRunner
 from producer import Producer
 from producer.cli import main
 from producer.signing import build_headers, generate_secret
-from tests.processes import free_port, running, wait_until
-from tests.receiver import Receiver
+from tests.helpers.processes import free_port, running
+from tests.helpers.waiting import wait_for_value
 
 
 @pytest.fixture
@@ -86,6 +86,7 @@ def test_unreachable_database_is_one_line(tmp_path):
     assert result.stderr.startswith("error: database error:") and result.stderr.count("\n") == 1
 
 
+@pytest.mark.slow
 def test_listen_prints_each_webhook_and_whether_it_verifies():
     secret = generate_secret()
     port = free_port()
@@ -180,30 +181,29 @@ def test_db_backup_never_overwrites(tmp_path):
     assert (tmp_path / "copy.db").read_text() == "keep me"
 
 
-def test_worker_serves_its_own_metrics(database_url):
+@pytest.mark.slow
+def test_worker_serves_its_own_metrics(database_url, receiver):
     producer = Producer(database_url, allowed_cidrs=["127.0.0.0/8"])
     port = free_port()
-    with Receiver() as receiver:
-        producer.create_endpoint(receiver.url("/hooks"))
-        producer.send("invoice.paid", {"n": 1})
-        args = [sys.executable, "-m", "producer.cli", "--database-url", database_url, "worker"]
-        metrics_url = f"http://127.0.0.1:{port}/metrics"
-        with running(
-            [*args, "--metrics-port", str(port)],
-            ready_url=metrics_url,
-            env={"WEBHOOKS_ALLOWED_CIDRS": "127.0.0.0/8"},
-        ):
-            text = wait_until(
-                lambda: httpx.get(metrics_url).text,
-                lambda text: (
-                    'webhooks_attempt_duration_seconds_count{outcome="succeeded"} 1.0' in text
-                ),
-            )
+    producer.create_endpoint(receiver.url("/hooks"))
+    producer.send("invoice.paid", {"n": 1})
+    args = [sys.executable, "-m", "producer.cli", "--database-url", database_url, "worker"]
+    metrics_url = f"http://127.0.0.1:{port}/metrics"
+    with running(
+        [*args, "--metrics-port", str(port)],
+        ready_url=metrics_url,
+        env={"WEBHOOKS_ALLOWED_CIDRS": "127.0.0.0/8"},
+    ):
+        text = wait_for_value(
+            lambda: httpx.get(metrics_url).text,
+            lambda text: 'webhooks_attempt_duration_seconds_count{outcome="succeeded"} 1.0' in text,
+        )
     assert "webhooks_database_up 1.0" in text
     assert 'webhooks_deliveries{status="succeeded"} 1.0' in text
     producer.close()
 
 
+@pytest.mark.slow
 def test_worker_metrics_port_in_use_is_one_line(tmp_path):
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))

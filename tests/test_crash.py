@@ -8,77 +8,60 @@ were in flight at the kill (leased, status ``sending``) may arrive twice.
 
 from __future__ import annotations
 
-import os
 import signal
-import subprocess
-import sys
 from collections import Counter
 
+import pytest
+
 from producer import Producer
-from tests.receiver import Receiver
-from tests.test_delivery import wait_until
+from tests.helpers.processes import start_worker
+from tests.helpers.waiting import wait_until
+
+pytestmark = pytest.mark.slow
 
 MESSAGES = 2000
+QUICK = [0] + [1] * 9
 
 
-def start_worker(database_url: str, **settings: str) -> subprocess.Popen[bytes]:
-    """A ``webhooks worker`` process; ``settings`` become WEBHOOKS_* variables."""
-    env = {
-        **os.environ,
-        "WEBHOOKS_DATABASE_URL": database_url,
-        "WEBHOOKS_LEASE_SECONDS": "2",
-        "WEBHOOKS_REQUEST_TIMEOUT": "1",
-        "WEBHOOKS_WORKER_POLL_INTERVAL": "0.1",
-        "WEBHOOKS_ALLOWED_CIDRS": "127.0.0.0/8",
-        **{f"WEBHOOKS_{k.upper()}": v for k, v in settings.items()},
-    }
-    return subprocess.Popen(
-        [sys.executable, "-m", "producer.cli", "worker"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+def test_sigkill_mid_run_loses_nothing_and_repeats_only_in_flight(database_url, producer, receiver):
+    receiver.slow("/hooks", 0.005)
+    for tenant in ("a", "b", "c", "d"):
+        # A request that times out under load is retried within a second, not
+        # after the default schedule's minutes: the test is about the kill.
+        producer.create_endpoint(receiver.url("/hooks"), tenant=tenant, retry_schedule=QUICK)
+    sent = []
+    for tenant in ("a", "b", "c", "d"):
+        events = [("a.b", {"i": i}) for i in range(MESSAGES // 4)]
+        sent += producer.send_many(events, tenant=tenant)
+    expected = {m.id for m in sent}
 
+    first = start_worker(database_url)
+    try:
+        receiver.wait_for(MESSAGES // 4, timeout=60)
+    finally:
+        first.send_signal(signal.SIGKILL)
+        first.wait(10)
+    received_at_kill = len(receiver.received())
+    assert received_at_kill < MESSAGES, "the worker finished before it was killed"
+    in_flight = _message_ids(producer, status="sending")
+    assert in_flight, "nothing was in flight at the kill"
 
-def test_sigkill_mid_run_loses_nothing_and_repeats_only_in_flight(database_url):
-    producer = Producer(database_url, auto_migrate=True, allowed_cidrs=["127.0.0.0/8"])
-    with Receiver() as receiver:
-        receiver.slow("/hooks", 0.005)
-        for tenant in ("a", "b", "c", "d"):
-            producer.create_endpoint(receiver.url("/hooks"), tenant=tenant)
-        sent = []
-        for tenant in ("a", "b", "c", "d"):
-            events = [("a.b", {"i": i}) for i in range(MESSAGES // 4)]
-            sent += producer.send_many(events, tenant=tenant)
-        expected = {m.id for m in sent}
-
-        first = start_worker(database_url)
-        try:
-            receiver.wait_for(MESSAGES // 4, timeout=60)
-        finally:
-            first.send_signal(signal.SIGKILL)
-            first.wait(10)
-        received_at_kill = len(receiver.received())
-        assert received_at_kill < MESSAGES, "the worker finished before it was killed"
-        in_flight = _message_ids(producer, status="sending")
-        assert in_flight, "nothing was in flight at the kill"
-
-        second = start_worker(database_url)
-        try:
-            wait_until(
-                lambda: (
-                    producer.list_deliveries(status="succeeded", limit=1).data
-                    and _count_not_succeeded(producer) == 0
-                ),
-                timeout=120,
-                what="all deliveries succeeded",
-            )
-        except AssertionError as exc:
-            raise AssertionError(f"{exc}; left: {_unfinished(producer)}") from None
-        finally:
-            second.send_signal(signal.SIGTERM)
-            second.wait(20)
-        counts = Counter(r.webhook_id for r in receiver.received())
+    second = start_worker(database_url)
+    try:
+        wait_until(
+            lambda: (
+                producer.list_deliveries(status="succeeded", limit=1).data
+                and _count_not_succeeded(producer) == 0
+            ),
+            timeout=120,
+            what="all deliveries succeeded",
+        )
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}; left: {_unfinished(producer)}") from None
+    finally:
+        second.send_signal(signal.SIGTERM)
+        second.wait(20)
+    counts = Counter(r.webhook_id for r in receiver.received())
 
     assert set(counts) == expected
     repeated = {message_id for message_id, n in counts.items() if n > 1}
@@ -89,7 +72,6 @@ def test_sigkill_mid_run_loses_nothing_and_repeats_only_in_flight(database_url):
     unexplained = {m for m in repeated - in_flight if not _had_a_failed_attempt(producer, m)}
     assert unexplained == set()
     assert second.returncode == 0
-    producer.close()
 
 
 def _message_ids(producer: Producer, *, status: str) -> set[str]:

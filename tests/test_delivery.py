@@ -6,59 +6,17 @@ from __future__ import annotations
 import itertools
 import json
 import time
-from collections.abc import Callable, Iterator
 from datetime import timedelta
 
-import pytest
-
 from producer import Producer
-from tests.conftest import FakeClock
-from tests.receiver import Receiver
-
-FAST = {
-    "allowed_cidrs": ["127.0.0.0/8"],  # the receiver lives on this machine
-    "worker_poll_interval": 0.05,
-    "lease_seconds": 30,
-    "shutdown_grace_seconds": 1,
-    "auto_migrate": True,
-}
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    with Receiver() as r:
-        yield r
-
-
-@pytest.fixture
-def make_producer(database_url: str) -> Iterator[Callable[..., Producer]]:
-    made: list[Producer] = []
-
-    def make(**settings: object) -> Producer:
-        producer = Producer(database_url, **{**FAST, **settings})  # type: ignore[arg-type]
-        made.append(producer)
-        return producer
-
-    yield make
-    for p in made:
-        p.close()
-
-
-def wait_until(predicate: Callable[[], bool], timeout: float = 20, what: str = "condition") -> None:
-    """Poll the database-backed ``predicate`` until it holds."""
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.02)
+from tests.helpers.waiting import wait_until
 
 
 def statuses(producer: Producer, **filters: object) -> list[str]:
     return [d.status for d in producer.list_deliveries(limit=250, **filters).data]  # type: ignore[arg-type]
 
 
-def test_events_reach_the_receiver_signed_and_are_logged(make_producer, receiver):
-    producer = make_producer()
+def test_events_reach_the_receiver_signed_and_are_logged(producer, receiver):
     endpoint = producer.create_endpoint(receiver.url("/hooks"), headers={"X-Team": "billing"})
     with producer.start_worker_thread():
         messages = [producer.send("invoice.paid", {"n": i}) for i in range(3)]
@@ -83,9 +41,10 @@ def test_events_reach_the_receiver_signed_and_are_logged(make_producer, receiver
         assert delivery.attempt_count == 1 and delivery.last_status_code == 200
 
 
-def test_failing_receiver_is_retried_on_the_schedule_until_it_succeeds(database_url, receiver):
-    clock = FakeClock()
-    producer = Producer(database_url, clock=clock, **FAST)  # type: ignore[arg-type]
+def test_failing_receiver_is_retried_on_the_schedule_until_it_succeeds(
+    make_producer, clock, receiver
+):
+    producer = make_producer(clock=clock)
     endpoint = producer.create_endpoint(receiver.script("/flaky", [500, 503]))
     with producer.start_worker_thread():
         message = producer.send("invoice.paid", {"n": 1})
@@ -115,8 +74,7 @@ def test_failing_receiver_is_retried_on_the_schedule_until_it_succeeds(database_
     assert {r.webhook_id for r in receiver.received()} == {message.id}
 
 
-def test_gone_fails_the_delivery_and_disables_the_endpoint(make_producer, receiver):
-    producer = make_producer()
+def test_gone_fails_the_delivery_and_disables_the_endpoint(producer, receiver):
     endpoint = producer.create_endpoint(receiver.script("/gone", [410]))
     events: list[str] = []
     producer.on_event(lambda kind, data: events.append(kind))
@@ -132,8 +90,7 @@ def test_gone_fails_the_delivery_and_disables_the_endpoint(make_producer, receiv
     assert len(receiver.received()) == 1
 
 
-def test_timeout_is_recorded_and_retried_no_sooner_than_a_minute(make_producer, receiver):
-    producer = make_producer()
+def test_timeout_is_recorded_and_retried_no_sooner_than_a_minute(producer, receiver):
     producer.create_endpoint(receiver.hang("/stuck"), timeout_seconds=0.5)
     with producer.start_worker_thread():
         message = producer.send("a.b", {})
@@ -165,8 +122,7 @@ def test_a_hanging_endpoint_does_not_delay_a_healthy_one(make_producer, receiver
     assert elapsed < 5
 
 
-def test_rotated_secret_signs_with_both_secrets_during_the_grace_period(make_producer, receiver):
-    producer = make_producer()
+def test_rotated_secret_signs_with_both_secrets_during_the_grace_period(producer, receiver):
     endpoint = producer.create_endpoint(receiver.url("/hooks"))
     new_secret = producer.rotate_endpoint_secret(endpoint.id, grace_period_seconds=3600)
     with producer.start_worker_thread():
@@ -177,8 +133,7 @@ def test_rotated_secret_signs_with_both_secrets_during_the_grace_period(make_pro
     request.verify(new_secret)
 
 
-def test_exhausted_schedule_fails_the_delivery_and_reports_it(make_producer, receiver):
-    producer = make_producer()
+def test_exhausted_schedule_fails_the_delivery_and_reports_it(producer, receiver):
     producer.create_endpoint(receiver.script("/down", [500] * 10), retry_schedule=[0, 0])
     events: list[tuple[str, dict]] = []
     producer.on_event(lambda kind, data: events.append((kind, data)))
@@ -190,8 +145,7 @@ def test_exhausted_schedule_fails_the_delivery_and_reports_it(make_producer, rec
     assert exhausted and exhausted[0]["message_id"] == message.id
 
 
-def test_fifo_endpoint_receives_messages_in_creation_order(make_producer, receiver):
-    producer = make_producer()
+def test_fifo_endpoint_receives_messages_in_creation_order(producer, receiver):
     producer.create_endpoint(
         receiver.script("/fifo", [500]), ordering="fifo", retry_schedule=[0, 0.2, 0.2]
     )
@@ -253,8 +207,7 @@ def test_operational_events_reach_the_operations_tenant(make_producer, receiver)
     assert body["data"]["tenant"] == "acme" and body["data"]["reason"] == "gone"
 
 
-def test_manual_retry_makes_a_manual_attempt(make_producer, receiver):
-    producer = make_producer()
+def test_manual_retry_makes_a_manual_attempt(producer, receiver):
     producer.create_endpoint(receiver.script("/once", [500]), retry_schedule=[0])
     with producer.start_worker_thread():
         message = producer.send("a.b", {})
@@ -265,8 +218,7 @@ def test_manual_retry_makes_a_manual_attempt(make_producer, receiver):
     assert [a.trigger for a in _attempts(producer, message.id)] == ["scheduled", "manual"]
 
 
-def test_test_send_answers_synchronously_even_when_disabled(make_producer, receiver):
-    producer = make_producer()
+def test_test_send_answers_synchronously_even_when_disabled(producer, receiver):
     endpoint = producer.create_endpoint(receiver.url("/hooks"))
     producer.disable_endpoint(endpoint.id)
     result = producer.test_endpoint(endpoint.id, data={"hello": "world"})
@@ -280,8 +232,7 @@ def test_test_send_answers_synchronously_even_when_disabled(make_producer, recei
     assert producer.get_delivery(result.delivery_id).status == "succeeded"
 
 
-def test_failed_test_send_is_not_retried(make_producer, receiver):
-    producer = make_producer()
+def test_failed_test_send_is_not_retried(producer, receiver):
     endpoint = producer.create_endpoint(receiver.script("/bad", [500]))
     result = producer.test_endpoint(endpoint.id)
     assert not result.succeeded and result.status_code == 500
@@ -290,8 +241,7 @@ def test_failed_test_send_is_not_retried(make_producer, receiver):
     assert producer.get_endpoint(endpoint.id).consecutive_failures == 0
 
 
-def test_recover_requeues_failed_deliveries_of_a_window(make_producer, receiver):
-    producer = make_producer()
+def test_recover_requeues_failed_deliveries_of_a_window(producer, receiver):
     endpoint = producer.create_endpoint(receiver.script("/down", [500, 500]), retry_schedule=[0])
     with producer.start_worker_thread():
         start = producer.clock() - timedelta(seconds=1)

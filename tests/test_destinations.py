@@ -14,7 +14,7 @@ import pytest
 
 from producer import Producer, ValidationError
 from producer.destinations import BlockedDestination, DestinationPolicy
-from tests.receiver import Receiver
+from tests.helpers.waiting import wait_until
 
 FORBIDDEN = {
     "127.0.0.1": "loopback",
@@ -131,27 +131,26 @@ def test_worker_fails_a_blocked_delivery_at_once(database_url):
     producer.create_endpoint("http://meta.example/")
     message = producer.send("a.b", {})
     with producer.start_worker_thread():
-        for _ in range(200):
-            [delivery] = producer.list_deliveries(message_id=message.id).data
-            if delivery.status == "failed":
-                break
-            asyncio.run(asyncio.sleep(0.02))
+        wait_until(
+            lambda: producer.list_deliveries(message_id=message.id).data[0].status == "failed",
+            what="the delivery to fail",
+        )
+    [delivery] = producer.list_deliveries(message_id=message.id).data
     assert delivery.status == "failed" and delivery.attempt_count == 1
     assert delivery.last_error.startswith("blocked_destination: meta.example -> 169.254.169.254")
 
 
-def test_the_connection_goes_to_the_checked_address(database_url):
+def test_the_connection_goes_to_the_checked_address(database_url, receiver):
     """The name resolves (through the fake resolver only) to the receiver's
     address; the request arrives there with the original Host header."""
-    with Receiver() as receiver:
-        producer = Producer(database_url, auto_migrate=True)
-        producer.destinations = DestinationPolicy(
-            allowed=(ipaddress.ip_network("127.0.0.0/8"),),
-            resolver=_fake_resolver({"hooks.customer.example": ["127.0.0.1"]}),
-        )
-        endpoint = producer.create_endpoint(f"http://hooks.customer.example:{receiver.port}/in")
-        result = producer.test_endpoint(endpoint.id)
-        [request] = receiver.received()
+    producer = Producer(database_url, auto_migrate=True)
+    producer.destinations = DestinationPolicy(
+        allowed=(ipaddress.ip_network("127.0.0.0/8"),),
+        resolver=_fake_resolver({"hooks.customer.example": ["127.0.0.1"]}),
+    )
+    endpoint = producer.create_endpoint(f"http://hooks.customer.example:{receiver.port}/in")
+    result = producer.test_endpoint(endpoint.id)
+    [request] = receiver.received()
     assert result.succeeded
     assert request.headers["host"] == f"hooks.customer.example:{receiver.port}"
     assert request.path == "/in"

@@ -52,6 +52,7 @@ def test_the_checked_in_openapi_document_is_the_apps():
     )
 
 
+@pytest.mark.slow
 def test_the_rest_reference_documents_every_operation(site):
     text = _text(site, "reference/rest-api")
     for path, operations in openapi_document()["paths"].items():
@@ -59,6 +60,7 @@ def test_the_rest_reference_documents_every_operation(site):
             assert f"{method.upper()} {path}" in text, (method, path)
 
 
+@pytest.mark.slow
 def test_the_configuration_reference_lists_every_setting(site):
     text = _text(site, "reference/configuration")
     for name, field in Settings.model_fields.items():
@@ -66,6 +68,7 @@ def test_the_configuration_reference_lists_every_setting(site):
         assert field.description, f"setting {name} has no docstring"
 
 
+@pytest.mark.slow
 def test_the_cli_reference_lists_every_command(site):
     from producer.cli import main
 
@@ -76,6 +79,7 @@ def test_the_cli_reference_lists_every_command(site):
             assert f"webhooks {name} {sub}" in text
 
 
+@pytest.mark.slow
 def test_the_python_reference_documents_the_public_api(site):
     import producer
 

@@ -21,8 +21,8 @@ import pytest
 from standardwebhooks.webhooks import Webhook
 
 from examples.verify_hmac import InvalidSignature, verify
-from tests.processes import free_port, running, wait_until
-from tests.receiver import Receiver
+from tests.helpers.processes import free_port, running
+from tests.helpers.waiting import wait_for_value
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 VECTORS = (
@@ -171,23 +171,21 @@ def test_verify_hmac_accepts_a_secret_without_base64_padding():
 # --- verify_hmac against real deliveries --------------------------------------------
 
 
-def test_verify_hmac_accepts_a_delivery_from_the_library(producer):
-    with Receiver() as receiver:
-        endpoint = producer.create_endpoint(receiver.url("/hooks"))
-        producer.send("order.created", {"order": 42})
-        with producer.start_worker_thread():
-            [request] = receiver.wait_for(1)
+def test_verify_hmac_accepts_a_delivery_from_the_library(producer, receiver):
+    endpoint = producer.create_endpoint(receiver.url("/hooks"))
+    producer.send("order.created", {"order": 42})
+    with producer.start_worker_thread():
+        [request] = receiver.wait_for(1)
     assert endpoint.secret is not None
     verify(endpoint.secret, request.headers, request.body)
 
 
-def test_verify_hmac_accepts_a_delivery_during_a_rotation_with_either_secret(producer):
-    with Receiver() as receiver:
-        endpoint = producer.create_endpoint(receiver.url("/hooks"))
-        new_secret = producer.rotate_endpoint_secret(endpoint.id)
-        producer.send("order.created", {"order": 42})
-        with producer.start_worker_thread():
-            [request] = receiver.wait_for(1)
+def test_verify_hmac_accepts_a_delivery_during_a_rotation_with_either_secret(producer, receiver):
+    endpoint = producer.create_endpoint(receiver.url("/hooks"))
+    new_secret = producer.rotate_endpoint_secret(endpoint.id)
+    producer.send("order.created", {"order": 42})
+    with producer.start_worker_thread():
+        [request] = receiver.wait_for(1)
     assert endpoint.secret is not None
     assert len(request.headers["webhook-signature"].split()) == 2
     verify(endpoint.secret, request.headers, request.body)
@@ -220,22 +218,26 @@ def _events(base: str) -> list[dict[str, Any]]:
     return httpx.get(base + "/events").json()
 
 
+@pytest.mark.slow
 def test_receiver_processes_a_delivered_message(producer, example_receiver):
     producer.create_endpoint(example_receiver + "/webhooks", secret=SECRET)
     message = producer.send("order.created", {"order": 42})
     with producer.start_worker_thread():
-        events = wait_until(lambda: _events(example_receiver), bool)
+        events = wait_for_value(lambda: _events(example_receiver), bool)
     assert events == [{"webhook_id": message.id, "type": "order.created", "data": {"order": 42}}]
 
 
+@pytest.mark.slow
 def test_receiver_answers_200_to_a_redelivery_but_processes_it_once(producer, example_receiver):
     producer.create_endpoint(example_receiver + "/webhooks", secret=SECRET)
     message = producer.send("order.created", {"order": 42})
     [delivery] = producer.list_deliveries(message_id=message.id).data
     with producer.start_worker_thread():
-        wait_until(lambda: producer.get_delivery(delivery.id).status, lambda s: s == "succeeded")
+        wait_for_value(
+            lambda: producer.get_delivery(delivery.id).status, lambda s: s == "succeeded"
+        )
         producer.retry_delivery(delivery.id, force=True)
-        wait_until(
+        wait_for_value(
             lambda: producer.get_delivery(delivery.id),
             lambda d: d.status == "succeeded" and d.attempt_count == 2,
         )
@@ -248,6 +250,7 @@ def test_receiver_answers_200_to_a_redelivery_but_processes_it_once(producer, ex
     assert [e["webhook_id"] for e in _events(example_receiver)] == [message.id]
 
 
+@pytest.mark.slow
 def test_receiver_rejects_a_bad_signature_and_processes_nothing(example_receiver):
     now = datetime.now(UTC)
     headers = _headers("msg_1", now.timestamp(), Webhook(OTHER_SECRET).sign("msg_1", now, "{}"))
@@ -257,6 +260,7 @@ def test_receiver_rejects_a_bad_signature_and_processes_nothing(example_receiver
     assert _events(example_receiver) == []
 
 
+@pytest.mark.slow
 def test_receiver_takes_the_secret_from_the_environment(tmp_path):
     now = datetime.now(UTC)
     headers = _headers("msg_1", now.timestamp(), Webhook(SECRET).sign("msg_1", now, "{}"))

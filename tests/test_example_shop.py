@@ -16,8 +16,11 @@ import pytest
 from sqlalchemy import text
 
 from producer import Delivery, Producer
-from tests.processes import free_port, running, wait_until
-from tests.receiver import Receiver
+from tests.helpers.processes import free_port, running
+from tests.helpers.receiver import Receiver
+from tests.helpers.waiting import wait_for_value
+
+pytestmark = pytest.mark.slow
 
 SHOP = Path(__file__).resolve().parents[1] / "examples" / "shop.py"
 
@@ -50,7 +53,7 @@ class Shop:
 
     def all_delivered(self) -> list[Delivery]:
         """Wait until every delivery succeeded; returns them."""
-        return wait_until(
+        return wait_for_value(
             lambda: self.hooks.list_deliveries().data,
             lambda deliveries: (
                 bool(deliveries) and all(d.status == "succeeded" for d in deliveries)
@@ -59,12 +62,13 @@ class Shop:
 
 
 @pytest.fixture
-def shop(database_url: str) -> Iterator[Shop]:
+def shop(database_url: str, receiver: Receiver) -> Iterator[Shop]:
+    """examples/shop.py running on the test's database, and a receiver for its webhooks."""
     port = free_port()
     base_url = f"http://127.0.0.1:{port}"
     args = [sys.executable, str(SHOP), "--port", str(port), "--allow-local"]
     args += ["--database-url", database_url]
-    with Receiver() as receiver, running(args, ready_url=base_url + "/docs") as process:
+    with running(args, ready_url=base_url + "/docs") as process:
         hooks = Producer(database_url)
         try:
             yield Shop(base_url, process, receiver, hooks)

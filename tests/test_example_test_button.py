@@ -2,7 +2,7 @@
 front of the real service (``webhooks serve`` on SQLite and on PostgreSQL) and
 a real receiver, each its own process or server on 127.0.0.1.
 
-The browser tests drive the page in headless Chromium (tests/browser.py).
+The browser tests drive the page in headless Chromium (tests/helpers/browser.py).
 """
 
 from __future__ import annotations
@@ -18,9 +18,11 @@ import httpx
 import pytest
 
 from producer import Producer
-from tests.browser import needs_chromium
-from tests.processes import free_port, running, webhooks_service
-from tests.receiver import Receiver
+from tests.helpers.browser import needs_chromium
+from tests.helpers.processes import free_port, running, webhooks_service
+from tests.helpers.receiver import Receiver
+
+pytestmark = pytest.mark.slow
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "test_button.py"
 AS_THE_PAGE_SENDS = {"event_type": "webhook.test", "data": None}
@@ -38,12 +40,11 @@ class Running:
 
 
 @pytest.fixture
-def example(database_url: str) -> Iterator[Running]:
+def example(database_url: str, receiver: Receiver) -> Iterator[Running]:
     """The service, a receiver registered for acme, and the example with a key of acme."""
     with (
         webhooks_service(database_url) as (base_url, admin_key),
         httpx.Client(base_url=base_url, headers={"Authorization": f"Bearer {admin_key}"}) as api,
-        Receiver() as receiver,
     ):
         created = api.post("/v1/endpoints", json={"url": receiver.url("/hooks"), "tenant": "acme"})
         assert created.status_code == 201, created.text

@@ -11,8 +11,9 @@ import time
 import pytest
 
 from producer import Producer
-from tests.receiver import LocalServer
-from tests.test_delivery import FAST, wait_until
+from tests.helpers.producers import FAST
+from tests.helpers.receiver import LocalServer
+from tests.helpers.waiting import wait_until
 
 
 async def _closes_mid_response(scope, receive, send):
@@ -43,7 +44,7 @@ async def _never_ends(scope, receive, send):
 
 
 def _one_attempt(database_url: str, app, **endpoint: object):
-    producer = Producer(database_url, **FAST)  # type: ignore[arg-type]
+    producer = Producer(database_url, **FAST)
     with LocalServer(app) as base_url:
         producer.create_endpoint(base_url + "/h", **endpoint)
         message = producer.send("a.b", {})
@@ -76,40 +77,38 @@ def test_an_answer_that_never_ends_times_out_and_is_not_stuck(database_url):
     assert delivery.status == "pending"  # back in the queue, not left in sending
 
 
-def test_a_locked_sqlite_database_delays_but_loses_nothing(tmp_path):
-    from tests.receiver import Receiver
-
+@pytest.mark.slow
+def test_a_locked_sqlite_database_delays_but_loses_nothing(tmp_path, receiver):
     path = tmp_path / "webhooks.db"
-    producer = Producer(f"sqlite:///{path}", **FAST)  # type: ignore[arg-type]
-    with Receiver() as receiver:
-        producer.create_endpoint(receiver.url("/h"))
-        sent = {m.id for m in producer.send_many([("a.b", {"i": i}) for i in range(200)])}
-        locked = threading.Event()
+    producer = Producer(f"sqlite:///{path}", **FAST)
+    producer.create_endpoint(receiver.url("/h"))
+    sent = {m.id for m in producer.send_many([("a.b", {"i": i}) for i in range(200)])}
+    locked = threading.Event()
 
-        def hold_the_lock() -> None:
-            # Another process's writer: holds the only write lock for 3 s.
-            conn = sqlite3.connect(path, isolation_level=None)
-            conn.execute("BEGIN EXCLUSIVE")
-            locked.set()
-            time.sleep(3)
-            conn.execute("COMMIT")
-            conn.close()
+    def hold_the_lock() -> None:
+        # Another process's writer: holds the only write lock for 3 s.
+        conn = sqlite3.connect(path, isolation_level=None)
+        conn.execute("BEGIN EXCLUSIVE")
+        locked.set()
+        time.sleep(3)
+        conn.execute("COMMIT")
+        conn.close()
 
-        with producer.start_worker_thread():
-            receiver.wait_for(20)
-            holder = threading.Thread(target=hold_the_lock)
-            holder.start()
-            locked.wait()
-            holder.join()
-            receiver.wait_for(200, timeout=60)
-            wait_until(
-                lambda: (
-                    not producer.list_deliveries(status="pending", limit=1).data
-                    and not producer.list_deliveries(status="sending", limit=1).data
-                ),
-                what="all recorded",
-            )
-        received = {r.webhook_id for r in receiver.received()}
+    with producer.start_worker_thread():
+        receiver.wait_for(20)
+        holder = threading.Thread(target=hold_the_lock)
+        holder.start()
+        locked.wait()
+        holder.join()
+        receiver.wait_for(200, timeout=60)
+        wait_until(
+            lambda: (
+                not producer.list_deliveries(status="pending", limit=1).data
+                and not producer.list_deliveries(status="sending", limit=1).data
+            ),
+            what="all recorded",
+        )
+    received = {r.webhook_id for r in receiver.received()}
     assert received == sent
     assert len(producer.list_deliveries(status="succeeded", limit=250).data) == 200
 

@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import tempfile
 
+import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis import checks
 
 from api import create_app
 from producer import Producer
+
+pytestmark = pytest.mark.slow
 
 EXAMPLES_PER_OPERATION = 25
 

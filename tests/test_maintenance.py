@@ -11,25 +11,23 @@ from sqlalchemy.exc import OperationalError
 
 from producer import Producer
 from producer.models import DeliveryRow
+from producer.outcomes import Outcomes
 from producer.worker import Worker
-from tests.conftest import FakeClock
+from tests.helpers.clock import START
 
 URL = "https://r.example/h"
 
 
 def _lease_all(producer: Producer, seconds: float) -> None:
-    now = producer.clock()
+    now, queue = producer.clock(), producer.context.queue
     with producer.store.transaction() as s:
-        ids = [
-            r.id for r in producer.store.due_candidates(s, now=now, limit=100, exclude_endpoints=[])
-        ]
-        producer.store.mark_sending(
+        ids = [r.id for r in queue.due_candidates(s, now=now, limit=100, exclude_endpoints=[])]
+        queue.mark_sending(
             s, ids, owner="gone-worker", lease_expires_at=now + timedelta(seconds=seconds), now=now
         )
 
 
-def test_expired_leases_go_back_to_the_queue(database_url):
-    clock = FakeClock()
+def test_expired_leases_go_back_to_the_queue(database_url, clock):
     producer = Producer(database_url, clock=clock, auto_migrate=True)
     producer.create_endpoint(URL)
     producer.send("a.b", {})
@@ -41,8 +39,7 @@ def test_expired_leases_go_back_to_the_queue(database_url):
     assert delivery.status == "pending" and delivery.next_attempt_at == clock.now
 
 
-def test_purge_drops_old_finished_messages_and_attempts_but_never_pending(database_url):
-    clock = FakeClock()
+def test_purge_drops_old_finished_messages_and_attempts_but_never_pending(database_url, clock):
     producer = Producer(database_url, clock=clock, auto_migrate=True, retention_days=30)
     endpoint = producer.create_endpoint(URL)
     finished = producer.send("a.b", {"old": True})
@@ -60,8 +57,7 @@ def test_purge_drops_old_finished_messages_and_attempts_but_never_pending(databa
     assert producer.get_endpoint(endpoint.id).id == endpoint.id
 
 
-def test_purge_catches_up_in_one_run_whatever_the_backlog(database_url):
-    clock = FakeClock()
+def test_purge_catches_up_in_one_run_whatever_the_backlog(database_url, clock):
     producer = Producer(database_url, clock=clock, auto_migrate=True, retention_days=30)
     producer.create_endpoint(URL)
     producer.send_many([("a.b", {"n": n}) for n in range(7)])
@@ -73,8 +69,7 @@ def test_purge_catches_up_in_one_run_whatever_the_backlog(database_url):
     assert producer.list_messages().data == []
 
 
-def test_health_check_disables_an_endpoint_failing_past_the_thresholds(database_url):
-    clock = FakeClock()
+def test_health_check_disables_an_endpoint_failing_past_the_thresholds(database_url, clock):
     producer = Producer(
         database_url,
         clock=clock,
@@ -108,7 +103,7 @@ def test_worker_retries_transient_database_errors(database_url):
         return "answered"
 
     async def go() -> str:
-        worker = Worker(producer)
+        worker = Worker(producer.context, Outcomes(producer.context))
         try:
             return await worker._db(flaky)
         finally:
@@ -132,18 +127,17 @@ def test_metrics_snapshot_counts_deliveries_queue_and_disabled_endpoints(databas
     assert producer.get_endpoint(a.id).status == "enabled"
 
 
-def test_hourly_counts_group_finished_deliveries_by_creation_hour(database_url):
-    clock = FakeClock()
+def test_hourly_counts_group_finished_deliveries_by_creation_hour(database_url, clock):
     producer = Producer(database_url, clock=clock, auto_migrate=True)
     endpoint = producer.create_endpoint(URL)
     outcomes = [("succeeded", 0), ("failed", 0), ("succeeded", 3700), ("pending", 3700)]
     for status, offset in outcomes:
-        clock.now = FakeClock().now + timedelta(seconds=offset)
+        clock.now = START + timedelta(seconds=offset)
         message = producer.send("a.b", {})
         [delivery] = producer.list_deliveries(message_id=message.id).data
         with producer.store.transaction() as s:
             producer.store.get_delivery(s, delivery.id, tenant=None).status = status
-    start = FakeClock().now
+    start = START
     counts = producer.endpoint_hourly_counts(
         endpoint.id, since=start, until=start + timedelta(hours=3)
     )

@@ -16,18 +16,17 @@ from pathlib import Path
 import pytest
 
 from producer import Producer
-from tests.conftest import require_postgres
-from tests.receiver import Receiver
-from tests.test_crash import start_worker
-from tests.test_delivery import wait_until
+from tests.helpers.processes import start_worker
+from tests.helpers.producers import LOOPBACK
+from tests.helpers.waiting import wait_until
 
-pytestmark = pytest.mark.postgres
+pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
 
 @pytest.fixture
 def pg(postgres_url: str):
-    require_postgres()
-    producer = Producer(postgres_url, auto_migrate=True, allowed_cidrs=["127.0.0.0/8"])
+    """A producer on the PostgreSQL database the workers share."""
+    producer = Producer(postgres_url, **LOOPBACK)
     yield producer
     producer.close()
 
@@ -62,49 +61,45 @@ def _all_succeeded(producer: Producer) -> bool:
     )
 
 
-def test_four_workers_deliver_every_delivery_exactly_once(pg, workers):
-    with Receiver() as receiver:
-        for path in ("/a", "/b"):
-            pg.create_endpoint(receiver.url(path))
-        sent = []
-        for start in range(0, 5000, 1000):
-            sent += pg.send_many([("a.b", {"i": i}) for i in range(start, start + 1000)])
-        workers.start(4, lease_seconds="60", request_timeout="15")
-        receiver.wait_for(10_000, timeout=240)
-        wait_until(lambda: _all_succeeded(pg), timeout=60, what="all succeeded")
-        assert workers.stop() == [0, 0, 0, 0]
-        received = receiver.received()
+def test_four_workers_deliver_every_delivery_exactly_once(pg, workers, receiver):
+    for path in ("/a", "/b"):
+        pg.create_endpoint(receiver.url(path))
+    sent = []
+    for start in range(0, 5000, 1000):
+        sent += pg.send_many([("a.b", {"i": i}) for i in range(start, start + 1000)])
+    workers.start(4, lease_seconds="60", request_timeout="15")
+    receiver.wait_for(10_000, timeout=240)
+    wait_until(lambda: _all_succeeded(pg), timeout=60, what="all succeeded")
+    assert workers.stop() == [0, 0, 0, 0]
+    received = receiver.received()
     counts = Counter((r.path, r.webhook_id) for r in received)
     assert len(received) == 10_000
     assert set(counts.values()) == {1}
     assert {m for _, m in counts} == {m.id for m in sent}
 
 
-def test_fifo_endpoint_keeps_creation_order_with_four_workers(pg, workers):
-    with Receiver() as receiver:
-        pg.create_endpoint(receiver.slow("/fifo", 0.005), ordering="fifo")
-        sent = [m.id for m in pg.send_many([("a.b", {"i": i}) for i in range(150)])]
-        workers.start(4)
-        got = receiver.wait_for(150, timeout=120)
+def test_fifo_endpoint_keeps_creation_order_with_four_workers(pg, workers, receiver):
+    pg.create_endpoint(receiver.slow("/fifo", 0.005), ordering="fifo")
+    sent = [m.id for m in pg.send_many([("a.b", {"i": i}) for i in range(150)])]
+    workers.start(4)
+    got = receiver.wait_for(150, timeout=120)
     assert [r.webhook_id for r in got] == sent
 
 
-def test_in_flight_cap_holds_across_workers(pg, workers):
-    with Receiver() as receiver:
-        pg.create_endpoint(receiver.slow("/capped", 0.1), max_in_flight=3)
-        pg.send_many([("a.b", {"i": i}) for i in range(90)])
-        workers.start(4)
-        receiver.wait_for(90, timeout=120)
-        assert receiver.max_concurrent["/capped"] <= 3
+def test_in_flight_cap_holds_across_workers(pg, workers, receiver):
+    pg.create_endpoint(receiver.slow("/capped", 0.1), max_in_flight=3)
+    pg.send_many([("a.b", {"i": i}) for i in range(90)])
+    workers.start(4)
+    receiver.wait_for(90, timeout=120)
+    assert receiver.max_concurrent["/capped"] <= 3
 
 
-def test_rate_limit_holds_across_workers(pg, workers):
+def test_rate_limit_holds_across_workers(pg, workers, receiver):
     rate = 20
-    with Receiver() as receiver:
-        pg.create_endpoint(receiver.url("/limited"), rate_limit_per_second=rate)
-        pg.send_many([("a.b", {"i": i}) for i in range(100)])
-        workers.start(4)
-        got = receiver.wait_for(100, timeout=120)
+    pg.create_endpoint(receiver.url("/limited"), rate_limit_per_second=rate)
+    pg.send_many([("a.b", {"i": i}) for i in range(100)])
+    workers.start(4)
+    got = receiver.wait_for(100, timeout=120)
     times = [r.at for r in got]
     elapsed = times[-1] - times[0]
     assert 99 / elapsed <= rate * 1.2
@@ -115,14 +110,13 @@ def test_rate_limit_holds_across_workers(pg, workers):
         assert in_window <= rate * 3 * 1.2 + 1
 
 
-def test_notify_wakes_an_idle_worker_of_another_process(pg, workers):
-    with Receiver() as receiver:
-        pg.create_endpoint(receiver.url("/hooks"))
-        workers.start(1, worker_poll_interval="60")
-        time.sleep(2)  # let it start, reclaim, find nothing and go idle
-        started = time.monotonic()
-        pg.send("a.b", {})
-        receiver.wait_for(1, timeout=10)
+def test_notify_wakes_an_idle_worker_of_another_process(pg, workers, receiver):
+    pg.create_endpoint(receiver.url("/hooks"))
+    workers.start(1, worker_poll_interval="60")
+    time.sleep(2)  # let it start, reclaim, find nothing and go idle
+    started = time.monotonic()
+    pg.send("a.b", {})
+    receiver.wait_for(1, timeout=10)
     assert time.monotonic() - started < 5
 
 
@@ -137,17 +131,16 @@ def _pg_restart() -> None:
 
 
 @pytest.mark.skipif(not Path("/etc/postgresql").exists(), reason="no local PostgreSQL cluster")
-def test_workers_survive_a_database_restart_mid_run(pg, workers):
-    with Receiver() as receiver:
-        pg.create_endpoint(receiver.slow("/hooks", 0.002))
-        sent = pg.send_many([("a.b", {"i": i}) for i in range(3000)])
-        workers.start(2, lease_seconds="30", request_timeout="5")
-        receiver.wait_for(300, timeout=60)
-        _pg_restart()
-        assert len(receiver.received()) < 3000, "the run ended before the restart"
-        receiver.wait_for(3000, timeout=240)
-        wait_until(lambda: _all_succeeded(pg), timeout=120, what="all succeeded")
-        codes = workers.stop()
-        received = Counter(r.webhook_id for r in receiver.received())
+def test_workers_survive_a_database_restart_mid_run(pg, workers, receiver):
+    pg.create_endpoint(receiver.slow("/hooks", 0.002))
+    sent = pg.send_many([("a.b", {"i": i}) for i in range(3000)])
+    workers.start(2, lease_seconds="30", request_timeout="5")
+    receiver.wait_for(300, timeout=60)
+    _pg_restart()
+    assert len(receiver.received()) < 3000, "the run ended before the restart"
+    receiver.wait_for(3000, timeout=240)
+    wait_until(lambda: _all_succeeded(pg), timeout=120, what="all succeeded")
+    codes = workers.stop()
+    received = Counter(r.webhook_id for r in receiver.received())
     assert set(received) == {m.id for m in sent}
     assert codes == [0, 0]

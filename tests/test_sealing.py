@@ -9,7 +9,6 @@ from sqlalchemy import text
 from producer import Producer, WebhooksError
 from producer.cli import main
 from producer.sealing import generate_key
-from tests.receiver import Receiver
 
 
 def _stored_secret(producer: Producer, endpoint_id: str) -> str:
@@ -27,19 +26,18 @@ def test_secrets_are_stored_encrypted_and_read_back_plain(database_url):
     assert producer.get_endpoint_secret(endpoint.id).secret == endpoint.secret
 
 
-def test_deliveries_are_signed_with_the_plain_secret(database_url):
+def test_deliveries_are_signed_with_the_plain_secret(database_url, receiver):
     producer = Producer(
         database_url,
         auto_migrate=True,
         encryption_keys=[generate_key()],
         allowed_cidrs=["127.0.0.0/8"],
     )
-    with Receiver() as receiver:
-        endpoint = producer.create_endpoint(receiver.url("/h"))
-        old = endpoint.secret
-        new = producer.rotate_endpoint_secret(endpoint.id)
-        assert producer.test_endpoint(endpoint.id).succeeded
-        [request] = receiver.received()
+    endpoint = producer.create_endpoint(receiver.url("/h"))
+    old = endpoint.secret
+    new = producer.rotate_endpoint_secret(endpoint.id)
+    assert producer.test_endpoint(endpoint.id).succeeded
+    [request] = receiver.received()
     request.verify(old)
     request.verify(new)
 

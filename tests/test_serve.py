@@ -12,8 +12,10 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from tests.processes import wait_until, webhooks_service
-from tests.receiver import Receiver
+from tests.helpers.processes import webhooks_service
+from tests.helpers.waiting import wait_for_value
+
+pytestmark = pytest.mark.slow
 
 
 @pytest.fixture
@@ -22,47 +24,46 @@ def service(database_url: str) -> Iterator[tuple[str, str]]:
         yield base, key
 
 
-def test_the_quick_start_tour_over_http(service):
+def test_the_quick_start_tour_over_http(service, receiver):
     base, key = service
     api = httpx.Client(base_url=base, headers={"Authorization": f"Bearer {key}"})
     assert re.fullmatch(r"whk_\S+", key)
-    with Receiver() as receiver:
-        created = api.post(
-            "/v1/endpoints",
-            json={"url": receiver.script("/hooks", [500]), "tenant": "acme", "retry_schedule": [0]},
-        )
-        assert created.status_code == 201
-        endpoint = created.json()
-        secret = endpoint["secret"]
+    created = api.post(
+        "/v1/endpoints",
+        json={"url": receiver.script("/hooks", [500]), "tenant": "acme", "retry_schedule": [0]},
+    )
+    assert created.status_code == 201
+    endpoint = created.json()
+    secret = endpoint["secret"]
 
-        sent = api.post(
-            "/v1/messages",
-            json={"event_type": "invoice.paid", "data": {"amount": 5}, "tenant": "acme"},
-        )
-        assert sent.status_code == 202 and sent.json()["deliveries"] == 1
-        message_id = sent.json()["id"]
+    sent = api.post(
+        "/v1/messages",
+        json={"event_type": "invoice.paid", "data": {"amount": 5}, "tenant": "acme"},
+    )
+    assert sent.status_code == 202 and sent.json()["deliveries"] == 1
+    message_id = sent.json()["id"]
 
-        log = wait_until(
-            lambda: api.get("/v1/deliveries", params={"message_id": message_id}).json()["data"],
-            lambda rows: rows and rows[0]["status"] == "failed",
-        )
-        delivery_id = log[0]["id"]
-        [attempt] = api.get(f"/v1/deliveries/{delivery_id}/attempts").json()["data"]
-        assert attempt["response"]["status_code"] == 500
+    log = wait_for_value(
+        lambda: api.get("/v1/deliveries", params={"message_id": message_id}).json()["data"],
+        lambda rows: rows and rows[0]["status"] == "failed",
+    )
+    delivery_id = log[0]["id"]
+    [attempt] = api.get(f"/v1/deliveries/{delivery_id}/attempts").json()["data"]
+    assert attempt["response"]["status_code"] == 500
 
-        assert api.post(f"/v1/deliveries/{delivery_id}/retry").status_code == 202
-        wait_until(
-            lambda: api.get(f"/v1/deliveries/{delivery_id}").json()["status"],
-            lambda status: status == "succeeded",
-        )
-        receiver.received()[-1].verify(secret)
+    assert api.post(f"/v1/deliveries/{delivery_id}/retry").status_code == 202
+    wait_for_value(
+        lambda: api.get(f"/v1/deliveries/{delivery_id}").json()["status"],
+        lambda status: status == "succeeded",
+    )
+    receiver.received()[-1].verify(secret)
 
-        new_secret = api.post(f"/v1/endpoints/{endpoint['id']}/secret/rotate", json={}).json()
-        test = api.post(f"/v1/endpoints/{endpoint['id']}/test", json={}).json()
-        assert test["succeeded"] and test["status_code"] == 200
-        last = receiver.received()[-1]
-        last.verify(secret)
-        last.verify(new_secret["secret"])
+    new_secret = api.post(f"/v1/endpoints/{endpoint['id']}/secret/rotate", json={}).json()
+    test = api.post(f"/v1/endpoints/{endpoint['id']}/test", json={}).json()
+    assert test["succeeded"] and test["status_code"] == 200
+    last = receiver.received()[-1]
+    last.verify(secret)
+    last.verify(new_secret["secret"])
 
     assert api.get("/metrics").status_code == 200
     assert httpx.get(base + "/ui/login").status_code == 200

@@ -14,7 +14,7 @@ import pytest
 import respx
 
 from producer.transport import Request, Response, Transport, TransportConfig
-from tests.receiver import LocalServer
+from tests.helpers.receiver import LocalServer
 
 URL = "https://receiver.example/hooks"
 

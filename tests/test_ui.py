@@ -8,7 +8,6 @@ go to a real local receiver, sent by the test send or a worker thread.
 from __future__ import annotations
 
 import re
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
@@ -16,98 +15,18 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from api.errors import install_error_handlers
-from api.ui import create_portal_router, create_ui_router
-from api.ui.charts import HourCount, bar_chart, hour_window, hourly_counts
+from api.ui.charts import bar_chart, hour_window, hourly_counts
 from api.ui.pages import SESSION_COOKIE
 from api.ui.tokens import ExpiredToken, InvalidToken, Signer, resolve_secret
-from producer import Endpoint, Producer
+from producer import HourlyCount, Producer
 from producer.settings import Settings
-from tests.receiver import Receiver
-
-SECRET = b"ui-test-secret-0123456789abcdef"
-CSRF = re.compile(r'name="csrf" value="([^"]+)"')
-
-
-# -- helpers --------------------------------------------------------------------
-
-
-def build_app(producer: Producer, secret: bytes | None = SECRET) -> FastAPI:
-    """An app with the UI and the portal-link routers and the API's error
-    handlers (``api.create_app`` includes the same routers with its own secret)."""
-    app = FastAPI()
-    app.state.producer = producer  # the API's key authentication reads it here
-    install_error_handlers(app)
-    app.include_router(create_ui_router(producer, secret=secret))
-    app.include_router(create_portal_router(producer, secret=secret))
-    return app
-
-
-def csrf_of(html: str) -> str:
-    """The CSRF token carried by the forms of a page."""
-    match = CSRF.search(html)
-    assert match, "the page has no form with a CSRF token"
-    return match.group(1)
-
-
-def sign_in(client: TestClient, key: str) -> str:
-    """Sign in with an API key; returns the CSRF token of the new session."""
-    form = client.get("/ui/login")
-    response = client.post(
-        "/ui/login", data={"csrf": csrf_of(form.text), "api_key": key, "next": ""}
-    )
-    assert response.status_code == 200, response.text
-    return csrf_of(response.text)
-
-
-def wait_for_status(producer: Producer, delivery_id: str, status: str, timeout: float = 20) -> None:
-    """Block until a delivery reaches ``status`` (the worker runs in a thread)."""
-    deadline = time.monotonic() + timeout
-    while producer.get_delivery(delivery_id).status != status:
-        assert time.monotonic() < deadline, f"{delivery_id} never became {status}"
-        time.sleep(0.02)
-
-
-def failed_by_worker(producer: Producer, receiver: Receiver, tenant: str) -> tuple[Endpoint, str]:
-    """An endpoint whose one delivery was refused (HTTP 500) with no retry
-    left, so the endpoint is failing; returns it and the delivery id."""
-    endpoint = producer.create_endpoint(
-        receiver.script(f"/{tenant}/fail", [500]),
-        tenant=tenant,
-        retry_schedule=[0],
-        description=f"{tenant} billing",
-    )
-    message = producer.send("invoice.paid", {"invoice": "in_1"}, tenant=tenant)
-    [delivery] = producer.list_deliveries(message_id=message.id).data
-    with producer.start_worker_thread():
-        wait_for_status(producer, delivery.id, "failed")
-    return producer.get_endpoint(endpoint.id), delivery.id
-
+from tests.helpers.receiver import Receiver
+from tests.helpers.ui import SECRET, build_app, csrf_of, failed_by_worker, sign_in
+from tests.helpers.waiting import wait_until
 
 # -- fixtures -------------------------------------------------------------------
-
-
-@pytest.fixture
-def producer(database_url: str) -> Iterator[Producer]:
-    """A producer that may deliver to the local receiver and wakes its worker fast."""
-    p = Producer(
-        database_url,
-        auto_migrate=True,
-        allowed_cidrs=["127.0.0.0/8"],
-        worker_poll_interval=0.05,
-    )
-    yield p
-    p.close()
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    """A recording webhook receiver on 127.0.0.1."""
-    with Receiver() as r:
-        yield r
 
 
 @pytest.fixture
@@ -397,10 +316,7 @@ def test_delivery_page_shows_every_attempt(
     [delivery] = producer.list_deliveries(message_id=message.id).data
     with producer.start_worker_thread():
         receiver.wait_for(1, path="/flaky")
-        deadline = time.monotonic() + 20
-        while not producer.list_attempts(delivery.id):
-            assert time.monotonic() < deadline
-            time.sleep(0.02)
+        wait_until(lambda: producer.list_attempts(delivery.id), what="the first attempt")
     [attempt] = producer.list_attempts(delivery.id)
     page = client.get(f"/ui/deliveries/{delivery.id}")
     assert page.status_code == 200
@@ -695,7 +611,7 @@ def test_hour_window_covers_the_current_hour_and_the_23_before() -> None:
 
 def test_bar_chart_scales_the_busiest_hour_to_the_full_height() -> None:
     start = datetime(2026, 11, 22, 0, tzinfo=UTC)
-    hours = [HourCount(start + timedelta(hours=i), i, 1 if i == 2 else 0) for i in range(3)]
+    hours = [HourlyCount(start + timedelta(hours=i), i, 1 if i == 2 else 0) for i in range(3)]
     chart = bar_chart(hours, width=300, height=120)
     assert chart.maximum == 3
     busiest = chart.bars[2]
@@ -716,4 +632,4 @@ def test_hourly_counts_use_the_library_aggregate_when_there_is_one() -> None:
     fake = SimpleNamespace(endpoint_hourly_counts=endpoint_hourly_counts)
     counts = hourly_counts(fake, "ep_x", since=since, until=until, tenant="acme")
     assert asked == {"endpoint_id": "ep_x", "since": since, "until": until, "tenant": "acme"}
-    assert (counts.hours[-1].succeeded, counts.hours[-1].failed) == (7, 2)
+    assert (counts[-1].succeeded, counts[-1].failed) == (7, 2)

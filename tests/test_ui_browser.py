@@ -16,33 +16,30 @@ import httpx
 import pytest
 
 from producer import Producer
-from tests.browser import needs_chromium
-from tests.receiver import LocalServer, Receiver
-from tests.test_ui import build_app, failed_by_worker
+from tests.helpers.browser import needs_chromium
+from tests.helpers.producers import FAST
+from tests.helpers.receiver import LocalServer, Receiver
+from tests.helpers.ui import build_app, failed_by_worker
 
-pytestmark = needs_chromium
+pytestmark = [needs_chromium, pytest.mark.slow]
 
 
 @pytest.fixture
 def producer(tmp_path: Path) -> Iterator[Producer]:
-    """A SQLite producer that may deliver to the local receiver."""
-    p = Producer(
-        f"sqlite:///{tmp_path / 'webhooks.db'}",
-        auto_migrate=True,
-        allowed_cidrs=["127.0.0.0/8"],
-        worker_poll_interval=0.05,
-    )
+    """The usual ``FAST`` producer, on SQLite only: tests/test_ui.py covers both
+    databases."""
+    p = Producer(f"sqlite:///{tmp_path / 'webhooks.db'}", **FAST)
     yield p
     p.close()
 
 
 def test_an_admin_and_a_portal_user_find_their_way(
-    browser: Any, producer: Producer, tmp_path: Path
+    browser: Any, producer: Producer, receiver: Receiver, tmp_path: Path
 ) -> None:
     from playwright.sync_api import expect
 
     _, admin_key = producer.create_api_key(name="admin")
-    with Receiver() as receiver, LocalServer(build_app(producer)) as base_url:
+    with LocalServer(build_app(producer)) as base_url:
         failing, delivery_id = failed_by_worker(producer, receiver, "acme")
         other = producer.create_endpoint(receiver.url("/globex"), tenant="globex")
 

@@ -2,75 +2,65 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from dataclasses import dataclass
+from typing import Annotated
 
-from fastapi import APIRouter, Body, Query
+from fastapi import APIRouter, Body, Depends, Query
 
-from api.dependencies import Caller, Cursor, Limit, ProducerDep, Since, Until
-from api.errors import error_responses
-from api.schemas import AttemptOut, DeliveryOut, PageOut, RetryRequest
+from api.dependencies import Caller, LogFiltersDep, ProducerDep
+from api.errors import route_errors
+from api.schemas.common import PageOut
+from api.schemas.deliveries import AttemptOut, DeliveryOut, RetryRequest
+from producer.types import DeliveryStatus
 
 __all__ = ["router"]
 
 router = APIRouter(prefix="/v1/deliveries", tags=["deliveries"])
 
-DeliveryStatus = Literal["pending", "sending", "succeeded", "failed", "cancelled"]
+
+@dataclass(frozen=True)
+class DeliveryFilters:
+    """The filters of the delivery list that the message list lacks.
+
+    A dependency like :class:`~api.dependencies.LogFilters`, not parameters of
+    the route: FastAPI checks dependencies before a route's own parameters,
+    and this way the errors of several bad filters come in the documented
+    order.
+    """
+
+    message_id: Annotated[str | None, Query(max_length=64)] = None
+    endpoint_id: Annotated[str | None, Query(max_length=64)] = None
+    status: DeliveryStatus | None = None
 
 
-@router.get(
-    "",
-    response_model=PageOut[DeliveryOut],
-    responses=error_responses(401, 422),
-    summary="List deliveries",
-)
+@router.get("", responses=route_errors(), summary="List deliveries")
 def list_deliveries(
     producer: ProducerDep,
     caller: Caller,
-    message_id: Annotated[str | None, Query(max_length=64)] = None,
-    endpoint_id: Annotated[str | None, Query(max_length=64)] = None,
-    status: DeliveryStatus | None = None,
-    event_type: Annotated[str | None, Query(max_length=128)] = None,
-    tenant: Annotated[str | None, Query(max_length=128)] = None,
-    since: Since = None,
-    until: Until = None,
-    limit: Limit = 50,
-    cursor: Cursor = None,
+    filters: Annotated[DeliveryFilters, Depends()],
+    log: LogFiltersDep,
 ) -> PageOut[DeliveryOut]:
     """The delivery log, newest first; filters combine. A tenant key lists only its own."""
-    if not caller.sees_tenant(tenant):
+    query = log.query(caller)
+    if query is None:
         return PageOut[DeliveryOut](data=[], next_cursor=None)
     page = producer.list_deliveries(
-        message_id=message_id,
-        endpoint_id=endpoint_id,
-        status=status,
-        event_type=event_type,
-        tenant=caller.scope(tenant),
-        since=since,
-        until=until,
-        limit=limit,
-        cursor=cursor,
+        message_id=filters.message_id,
+        endpoint_id=filters.endpoint_id,
+        status=filters.status,
+        **query,
     )
-    return PageOut[DeliveryOut](
-        data=[DeliveryOut.of(d) for d in page.data], next_cursor=page.next_cursor
-    )
+    return PageOut[DeliveryOut].of(page, DeliveryOut.of)
 
 
-@router.get(
-    "/{delivery_id}",
-    response_model=DeliveryOut,
-    responses=error_responses(401, 404, 422),
-    summary="Get a delivery",
-)
+@router.get("/{delivery_id}", responses=route_errors(404), summary="Get a delivery")
 def get_delivery(delivery_id: str, producer: ProducerDep, caller: Caller) -> DeliveryOut:
     """One message to one endpoint and where it stands."""
     return DeliveryOut.of(producer.get_delivery(delivery_id, tenant=caller.tenant))
 
 
 @router.get(
-    "/{delivery_id}/attempts",
-    response_model=PageOut[AttemptOut],
-    responses=error_responses(401, 404, 422),
-    summary="List a delivery's attempts",
+    "/{delivery_id}/attempts", responses=route_errors(404), summary="List a delivery's attempts"
 )
 def list_attempts(delivery_id: str, producer: ProducerDep, caller: Caller) -> PageOut[AttemptOut]:
     """Every attempt, oldest first, with request and response (bodies up to
@@ -83,8 +73,7 @@ def list_attempts(delivery_id: str, producer: ProducerDep, caller: Caller) -> Pa
 @router.post(
     "/{delivery_id}/retry",
     status_code=202,
-    response_model=DeliveryOut,
-    responses=error_responses(400, 401, 404, 409, 422),
+    responses=route_errors(400, 404, 409),
     summary="Retry a delivery",
 )
 def retry_delivery(

@@ -2,20 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated
 
-from fastapi import APIRouter, Body, Query, Response
+from fastapi import APIRouter, Body, Response
 
-from api.dependencies import Caller, Cursor, Limit, ProducerDep, Since, Until
-from api.errors import error_responses
-from api.schemas import (
+from api.dependencies import Caller, Cursor, Limit, ProducerDep, Since, TenantFilter, Until
+from api.errors import route_errors
+from api.schemas.common import PageOut
+from api.schemas.endpoints import (
     EndpointCreate,
     EndpointCreated,
     EndpointOut,
     EndpointSecretOut,
     EndpointStatsOut,
     EndpointUpdate,
-    PageOut,
     RecoverOut,
     RecoverRequest,
     RotateSecretOut,
@@ -23,54 +23,29 @@ from api.schemas import (
     TestRequest,
     TestResultOut,
 )
+from producer.types import EndpointStatus
 
 __all__ = ["router"]
 
 router = APIRouter(prefix="/v1/endpoints", tags=["endpoints"])
 
-_ONE = error_responses(401, 404, 422)
 
-
-@router.post(
-    "",
-    status_code=201,
-    response_model=EndpointCreated,
-    responses=error_responses(400, 401, 413, 422),
-    summary="Register an endpoint",
-)
+@router.post("", status_code=201, responses=route_errors(400, 413), summary="Register an endpoint")
 def create_endpoint(body: EndpointCreate, producer: ProducerDep, caller: Caller) -> EndpointCreated:
     """Register a receiver URL. The response is the only one carrying ``secret``
     besides ``GET /secret``. A tenant key's endpoint belongs to its tenant."""
     endpoint = producer.create_endpoint(
-        body.url,
-        tenant=caller.scope(body.tenant),
-        description=body.description,
-        event_types=body.event_types,
-        version=body.version,
-        headers=body.headers,
-        secret=body.secret,
-        signature_scheme=body.signature_scheme,
-        rate_limit_per_second=body.rate_limit_per_second,
-        ordering=body.ordering,
-        retry_schedule=body.retry_schedule,
-        timeout_seconds=body.timeout_seconds,
-        max_in_flight=body.max_in_flight,
-        metadata=body.metadata,
+        body.url, tenant=caller.scope(body.tenant), **body.settings()
     )
     return EndpointCreated.of(endpoint)
 
 
-@router.get(
-    "",
-    response_model=PageOut[EndpointOut],
-    responses=error_responses(401, 422),
-    summary="List endpoints",
-)
+@router.get("", responses=route_errors(), summary="List endpoints")
 def list_endpoints(
     producer: ProducerDep,
     caller: Caller,
-    tenant: Annotated[str | None, Query(max_length=128)] = None,
-    status: Literal["enabled", "disabled"] | None = None,
+    tenant: TenantFilter = None,
+    status: EndpointStatus | None = None,
     limit: Limit = 50,
     cursor: Cursor = None,
 ) -> PageOut[EndpointOut]:
@@ -80,23 +55,16 @@ def list_endpoints(
     page = producer.list_endpoints(
         tenant=caller.scope(tenant), status=status, limit=limit, cursor=cursor
     )
-    return PageOut[EndpointOut](
-        data=[EndpointOut.of(e) for e in page.data], next_cursor=page.next_cursor
-    )
+    return PageOut[EndpointOut].of(page, EndpointOut.of)
 
 
-@router.get("/{endpoint_id}", response_model=EndpointOut, responses=_ONE, summary="Get an endpoint")
+@router.get("/{endpoint_id}", responses=route_errors(404), summary="Get an endpoint")
 def get_endpoint(endpoint_id: str, producer: ProducerDep, caller: Caller) -> EndpointOut:
     """One endpoint; sensitive custom header values read back as ``[redacted]``."""
     return EndpointOut.of(producer.get_endpoint(endpoint_id, tenant=caller.tenant))
 
 
-@router.patch(
-    "/{endpoint_id}",
-    response_model=EndpointOut,
-    responses=error_responses(400, 401, 404, 413, 422),
-    summary="Update an endpoint",
-)
+@router.patch("/{endpoint_id}", responses=route_errors(400, 404, 413), summary="Update an endpoint")
 def update_endpoint(
     endpoint_id: str, body: EndpointUpdate, producer: ProducerDep, caller: Caller
 ) -> EndpointOut:
@@ -110,7 +78,7 @@ def update_endpoint(
     "/{endpoint_id}",
     status_code=204,
     response_class=Response,
-    responses=error_responses(401, 404, 422),
+    responses=route_errors(404),
     summary="Delete an endpoint",
 )
 def delete_endpoint(endpoint_id: str, producer: ProducerDep, caller: Caller) -> Response:
@@ -119,12 +87,7 @@ def delete_endpoint(endpoint_id: str, producer: ProducerDep, caller: Caller) -> 
     return Response(status_code=204)
 
 
-@router.get(
-    "/{endpoint_id}/secret",
-    response_model=EndpointSecretOut,
-    responses=_ONE,
-    summary="Get the signing secret",
-)
+@router.get("/{endpoint_id}/secret", responses=route_errors(404), summary="Get the signing secret")
 def get_endpoint_secret(
     endpoint_id: str, producer: ProducerDep, caller: Caller
 ) -> EndpointSecretOut:
@@ -134,8 +97,7 @@ def get_endpoint_secret(
 
 @router.post(
     "/{endpoint_id}/secret/rotate",
-    response_model=RotateSecretOut,
-    responses=error_responses(400, 401, 404, 422),
+    responses=route_errors(400, 404),
     summary="Rotate the signing secret",
 )
 def rotate_endpoint_secret(
@@ -156,33 +118,20 @@ def rotate_endpoint_secret(
     return RotateSecretOut(secret=secret)
 
 
-@router.post(
-    "/{endpoint_id}/disable",
-    response_model=EndpointOut,
-    responses=_ONE,
-    summary="Disable an endpoint",
-)
+@router.post("/{endpoint_id}/disable", responses=route_errors(404), summary="Disable an endpoint")
 def disable_endpoint(endpoint_id: str, producer: ProducerDep, caller: Caller) -> EndpointOut:
     """Stop delivering; deliveries wait as ``pending`` until it is enabled."""
     return EndpointOut.of(producer.disable_endpoint(endpoint_id, tenant=caller.tenant))
 
 
-@router.post(
-    "/{endpoint_id}/enable",
-    response_model=EndpointOut,
-    responses=_ONE,
-    summary="Enable an endpoint",
-)
+@router.post("/{endpoint_id}/enable", responses=route_errors(404), summary="Enable an endpoint")
 def enable_endpoint(endpoint_id: str, producer: ProducerDep, caller: Caller) -> EndpointOut:
     """Resume delivering; clears the failure state and releases held deliveries."""
     return EndpointOut.of(producer.enable_endpoint(endpoint_id, tenant=caller.tenant))
 
 
 @router.post(
-    "/{endpoint_id}/test",
-    response_model=TestResultOut,
-    responses=error_responses(400, 401, 404, 413, 422),
-    summary="Send a test event",
+    "/{endpoint_id}/test", responses=route_errors(400, 404, 413), summary="Send a test event"
 )
 async def send_test_event(
     endpoint_id: str,
@@ -202,8 +151,7 @@ async def send_test_event(
 @router.post(
     "/{endpoint_id}/recover",
     status_code=202,
-    response_model=RecoverOut,
-    responses=error_responses(400, 401, 404, 422),
+    responses=route_errors(400, 404),
     summary="Requeue failed deliveries",
 )
 def recover_endpoint(
@@ -217,12 +165,7 @@ def recover_endpoint(
     return RecoverOut(requeued=count)
 
 
-@router.get(
-    "/{endpoint_id}/stats",
-    response_model=EndpointStatsOut,
-    responses=_ONE,
-    summary="Delivery statistics",
-)
+@router.get("/{endpoint_id}/stats", responses=route_errors(404), summary="Delivery statistics")
 def endpoint_stats(
     endpoint_id: str,
     producer: ProducerDep,

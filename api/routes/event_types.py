@@ -9,8 +9,9 @@ from __future__ import annotations
 from fastapi import APIRouter, Response
 
 from api.dependencies import Admin, Caller, Cursor, Limit, ProducerDep
-from api.errors import error_responses
-from api.schemas import EventTypeCreate, EventTypeOut, EventTypeUpdate, PageOut
+from api.errors import route_errors
+from api.schemas.common import PageOut
+from api.schemas.event_types import EventTypeCreate, EventTypeOut, EventTypeUpdate
 
 __all__ = ["router"]
 
@@ -18,11 +19,7 @@ router = APIRouter(prefix="/v1/event-types", tags=["event types"])
 
 
 @router.post(
-    "",
-    status_code=201,
-    response_model=EventTypeOut,
-    responses=error_responses(400, 401, 403, 409, 422),
-    summary="Create an event type",
+    "", status_code=201, responses=route_errors(400, 403, 409), summary="Create an event type"
 )
 def create_event_type(body: EventTypeCreate, producer: ProducerDep, admin: Admin) -> EventTypeOut:
     """Register an event type (admin key). Re-creating an archived type
@@ -33,12 +30,7 @@ def create_event_type(body: EventTypeCreate, producer: ProducerDep, admin: Admin
     return EventTypeOut.of(event_type)
 
 
-@router.get(
-    "",
-    response_model=PageOut[EventTypeOut],
-    responses=error_responses(401, 422),
-    summary="List event types",
-)
+@router.get("", responses=route_errors(), summary="List event types")
 def list_event_types(
     producer: ProducerDep,
     caller: Caller,
@@ -48,28 +40,16 @@ def list_event_types(
 ) -> PageOut[EventTypeOut]:
     """Event types in name order (the one list not ordered newest first)."""
     page = producer.list_event_types(include_archived=include_archived, limit=limit, cursor=cursor)
-    return PageOut[EventTypeOut](
-        data=[EventTypeOut.of(t) for t in page.data], next_cursor=page.next_cursor
-    )
+    return PageOut[EventTypeOut].of(page, EventTypeOut.of)
 
 
-@router.get(
-    "/{name}",
-    response_model=EventTypeOut,
-    responses=error_responses(401, 404, 422),
-    summary="Get an event type",
-)
+@router.get("/{name}", responses=route_errors(404), summary="Get an event type")
 def get_event_type(name: str, producer: ProducerDep, caller: Caller) -> EventTypeOut:
     """One event type by name, archived ones included."""
     return EventTypeOut.of(producer.get_event_type(name))
 
 
-@router.patch(
-    "/{name}",
-    response_model=EventTypeOut,
-    responses=error_responses(400, 401, 403, 404, 422),
-    summary="Update an event type",
-)
+@router.patch("/{name}", responses=route_errors(400, 403, 404), summary="Update an event type")
 def update_event_type(
     name: str, body: EventTypeUpdate, producer: ProducerDep, admin: Admin
 ) -> EventTypeOut:
@@ -81,7 +61,7 @@ def update_event_type(
     "/{name}",
     status_code=204,
     response_class=Response,
-    responses=error_responses(401, 403, 404, 422),
+    responses=route_errors(403, 404),
     summary="Archive an event type",
 )
 def archive_event_type(name: str, producer: ProducerDep, admin: Admin) -> Response:

@@ -4,18 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Query
+from fastapi import APIRouter, Header
 
-from api.dependencies import Caller, Cursor, Limit, ProducerDep, Since, Until
-from api.errors import error_responses
-from api.schemas import (
-    DeliveryOut,
-    MessageCreate,
-    MessageDetailOut,
-    MessageOut,
-    PageOut,
-    ResendRequest,
-)
+from api.dependencies import Caller, LogFiltersDep, ProducerDep
+from api.errors import route_errors
+from api.schemas.common import PageOut
+from api.schemas.deliveries import DeliveryOut
+from api.schemas.messages import MessageCreate, MessageDetailOut, MessageOut, ResendRequest
 from producer.errors import ValidationError
 
 __all__ = ["router"]
@@ -23,13 +18,7 @@ __all__ = ["router"]
 router = APIRouter(prefix="/v1/messages", tags=["messages"])
 
 
-@router.post(
-    "",
-    status_code=202,
-    response_model=MessageOut,
-    responses=error_responses(400, 401, 409, 413, 422),
-    summary="Send an event",
-)
+@router.post("", status_code=202, responses=route_errors(400, 409, 413), summary="Send an event")
 def send_message(
     body: MessageCreate,
     producer: ProducerDep,
@@ -66,44 +55,18 @@ def send_message(
     return MessageOut.of(message)
 
 
-@router.get(
-    "",
-    response_model=PageOut[MessageOut],
-    responses=error_responses(401, 422),
-    summary="List messages",
-)
+@router.get("", responses=route_errors(), summary="List messages")
 def list_messages(
-    producer: ProducerDep,
-    caller: Caller,
-    event_type: Annotated[str | None, Query(max_length=128)] = None,
-    tenant: Annotated[str | None, Query(max_length=128)] = None,
-    since: Since = None,
-    until: Until = None,
-    limit: Limit = 50,
-    cursor: Cursor = None,
+    producer: ProducerDep, caller: Caller, filters: LogFiltersDep
 ) -> PageOut[MessageOut]:
     """Messages, newest first; filters combine. A tenant key lists only its own."""
-    if not caller.sees_tenant(tenant):
+    query = filters.query(caller)
+    if query is None:
         return PageOut[MessageOut](data=[], next_cursor=None)
-    page = producer.list_messages(
-        tenant=caller.scope(tenant),
-        event_type=event_type,
-        since=since,
-        until=until,
-        limit=limit,
-        cursor=cursor,
-    )
-    return PageOut[MessageOut](
-        data=[MessageOut.of(m) for m in page.data], next_cursor=page.next_cursor
-    )
+    return PageOut[MessageOut].of(producer.list_messages(**query), MessageOut.of)
 
 
-@router.get(
-    "/{message_id}",
-    response_model=MessageDetailOut,
-    responses=error_responses(401, 404, 422),
-    summary="Get a message",
-)
+@router.get("/{message_id}", responses=route_errors(404), summary="Get a message")
 def get_message(message_id: str, producer: ProducerDep, caller: Caller) -> MessageDetailOut:
     """The message with ``payload``, the exact envelope receivers get (an
     endpoint pinned to another version gets it converted)."""
@@ -113,8 +76,7 @@ def get_message(message_id: str, producer: ProducerDep, caller: Caller) -> Messa
 @router.post(
     "/{message_id}/resend",
     status_code=202,
-    response_model=DeliveryOut,
-    responses=error_responses(400, 401, 404, 409, 422),
+    responses=route_errors(400, 404, 409),
     summary="Resend a message to an endpoint",
 )
 def resend_message(

@@ -7,7 +7,7 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from api.dependencies import ProducerDep
-from api.schemas import HealthOut
+from api.schemas.operations import HealthOut
 from producer.metrics import Metrics
 
 __all__ = ["router"]

@@ -6,11 +6,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from producer.types import HourlyCount
+
 __all__ = [
     "Bar",
     "Chart",
-    "HourCount",
-    "HourlyCounts",
     "bar_chart",
     "hour_window",
     "hourly_counts",
@@ -19,41 +19,14 @@ __all__ = [
 _HOUR = timedelta(hours=1)
 
 
-@dataclass(frozen=True)
-class HourCount:
-    """Deliveries created in one hour that have succeeded or failed by now."""
-
-    hour: datetime
-    """Start of the hour, UTC."""
-    succeeded: int
-    failed: int
-
-
-@dataclass(frozen=True)
-class HourlyCounts:
-    """One :class:`HourCount` per hour of a window, oldest first."""
-
-    hours: list[HourCount]
-
-
-def hour_window(now: datetime, hours: int = 24) -> tuple[datetime, datetime]:
-    """``[since, until)`` of the last ``hours`` whole hours, the current one included."""
-    current = now.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
-    return current - (hours - 1) * _HOUR, current + _HOUR
-
-
 def _hour_of(value: datetime) -> datetime:
     return value.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
 
 
-def _fill(since: datetime, until: datetime, counts: dict[datetime, list[int]]) -> list[HourCount]:
-    hours = []
-    hour = _hour_of(since)
-    while hour < until:
-        succeeded, failed = counts.get(hour, [0, 0])
-        hours.append(HourCount(hour, succeeded, failed))
-        hour += _HOUR
-    return hours
+def hour_window(now: datetime, hours: int = 24) -> tuple[datetime, datetime]:
+    """``[since, until)`` of the last ``hours`` whole hours, the current one included."""
+    current = _hour_of(now)
+    return current - (hours - 1) * _HOUR, current + _HOUR
 
 
 def hourly_counts(
@@ -63,17 +36,26 @@ def hourly_counts(
     since: datetime,
     until: datetime,
     tenant: str | None = None,
-) -> HourlyCounts:
+) -> list[HourlyCount]:
     """Succeeded and failed deliveries of an endpoint per hour of ``[since, until)``,
-    every hour present (empty ones as zeros). Raises NotFoundError for an
-    endpoint ``tenant`` does not see."""
-    counts = {
-        _hour_of(row.hour): [row.succeeded, row.failed]
-        for row in producer.endpoint_hourly_counts(
+    oldest first, every hour present (the library leaves out empty ones; here
+    they count zero).
+
+    ``producer`` is a :class:`~producer.producer.Producer`, or anything with its
+    ``endpoint_hourly_counts``. Raises NotFoundError for an endpoint ``tenant``
+    does not see."""
+    found = {
+        _hour_of(count.hour): count
+        for count in producer.endpoint_hourly_counts(
             endpoint_id, since=since, until=until, tenant=tenant
         )
     }
-    return HourlyCounts(_fill(since, until, counts))
+    hours = []
+    hour = _hour_of(since)
+    while hour < until:
+        hours.append(found.get(hour) or HourlyCount(hour, succeeded=0, failed=0))
+        hour += _HOUR
+    return hours
 
 
 @dataclass(frozen=True)
@@ -106,7 +88,7 @@ class Chart:
     total_failed: int
 
 
-def bar_chart(hours: list[HourCount], *, width: int = 720, height: int = 170) -> Chart:
+def bar_chart(hours: list[HourlyCount], *, width: int = 720, height: int = 170) -> Chart:
     """Lay out one stacked bar per hour; the tallest bar fills the plot."""
     plot_height = height - 20.0  # room for the hour labels below the bars
     maximum = max((h.succeeded + h.failed for h in hours), default=0)

@@ -17,13 +17,8 @@ from fastapi.responses import RedirectResponse
 from fastapi.routing import APIRoute
 from fastapi.templating import Jinja2Templates
 
-from producer.errors import (
-    ConflictError,
-    NotFoundError,
-    PayloadTooLargeError,
-    ValidationError,
-    WebhooksError,
-)
+from api.errors import status_for
+from producer.errors import WebhooksError
 
 __all__ = [
     "SECURITY_HEADERS",
@@ -109,22 +104,24 @@ def _sign_in_redirect(request: Request) -> Response:
     return RedirectResponse(f"{login}?next={quote(target, safe='/')}", status_code=303)
 
 
+# The titles of the pages of library errors, by the status the API gives them.
+_LIBRARY_ERROR_TITLES = {
+    404: "Not found",
+    409: "Not possible right now",
+    413: "Too large",
+    422: "Invalid input",
+}
+
+
 def _library_error(request: Request, exc: WebhooksError) -> Response:
-    if isinstance(exc, NotFoundError):
-        return error_page(
-            request,
-            404,
-            "Not found",
-            "There is nothing here, or it belongs to an account you cannot see.",
-        )
-    if isinstance(exc, ValidationError):
-        return error_page(request, 422, "Invalid input", exc.message)
-    if isinstance(exc, ConflictError):
-        return error_page(request, 409, "Not possible right now", exc.message)
-    if isinstance(exc, PayloadTooLargeError):
-        return error_page(request, 413, "Too large", exc.message)
+    status = status_for(exc)
+    if status == 404:
+        message = "There is nothing here, or it belongs to an account you cannot see."
+        return error_page(request, 404, _LIBRARY_ERROR_TITLES[404], message)
+    if status in _LIBRARY_ERROR_TITLES:
+        return error_page(request, status, _LIBRARY_ERROR_TITLES[status], exc.message)
     log.error("library error on %s %s: %s", request.method, request.url.path, exc)
-    return error_page(request, 500, "Server error", exc.message)
+    return error_page(request, status, "Server error", exc.message)
 
 
 class PageRoute(APIRoute):

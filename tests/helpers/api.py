@@ -12,9 +12,7 @@ from api import create_app
 from producer import Producer
 
 TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
-
-LOOPBACK = {"allowed_cidrs": ["127.0.0.0/8"], "auto_migrate": True}
-"""Settings of a producer that may deliver to the local test receiver."""
+"""How the API writes a timestamp: UTC, milliseconds, a ``Z``."""
 
 
 class Api:

@@ -1,9 +1,9 @@
 """Real processes for tests that run a program as a user would.
 
 - :func:`free_port`: a port on 127.0.0.1 that nothing listens on right now.
-- :func:`wait_until`: poll a value until a predicate holds (with a deadline).
 - :func:`webhooks_service`: ``webhooks serve`` on a database, yielding its base
   URL and the admin key it printed.
+- :func:`start_worker`: a ``webhooks worker`` process on a database.
 - :func:`running`: any command (an example program) until the block ends,
   once an HTTP URL it serves answers.
 """
@@ -18,11 +18,10 @@ import sys
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from typing import TypeVar
 
 import httpx
 
-T = TypeVar("T")
+from tests.helpers.waiting import wait_for_value
 
 
 def free_port() -> int:
@@ -30,17 +29,6 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-def wait_until(fetch: Callable[[], T], predicate: Callable[[T], bool], timeout: float = 20) -> T:
-    """Call ``fetch`` until ``predicate`` holds for its value; return that value."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = fetch()
-        if predicate(value):
-            return value
-        assert time.monotonic() < deadline, f"gave up waiting; last value {value!r}"
-        time.sleep(0.05)
 
 
 def _wait_for_http(url: str, proc: subprocess.Popen[str], timeout: float) -> None:
@@ -123,7 +111,7 @@ def webhooks_service(
         assert "admin API key" in first, first
         key = proc.stdout.readline().strip()
         base = f"http://127.0.0.1:{port}"
-        wait_until(_health(base), lambda status: status == 200)
+        wait_for_value(_health(base), lambda status: status == 200)
         yield base, key
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(30) == 0
@@ -131,6 +119,30 @@ def webhooks_service(
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def start_worker(database_url: str, **settings: str) -> subprocess.Popen[bytes]:
+    """A ``webhooks worker`` process, allowed to deliver to 127.0.0.1.
+
+    Leases last 2 s and requests time out after 1 s, so that a killed worker's
+    deliveries come back soon; ``settings`` become ``WEBHOOKS_*`` variables
+    and override these. Its output is discarded.
+    """
+    env = {
+        **os.environ,
+        "WEBHOOKS_DATABASE_URL": database_url,
+        "WEBHOOKS_LEASE_SECONDS": "2",
+        "WEBHOOKS_REQUEST_TIMEOUT": "1",
+        "WEBHOOKS_WORKER_POLL_INTERVAL": "0.1",
+        "WEBHOOKS_ALLOWED_CIDRS": "127.0.0.0/8",
+        **{f"WEBHOOKS_{k.upper()}": v for k, v in settings.items()},
+    }
+    return subprocess.Popen(
+        [sys.executable, "-m", "producer.cli", "worker"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
 
 
 def _health(base: str) -> Callable[[], int | None]:

@@ -1,0 +1,79 @@
+"""Reading what the pages send: URL-encoded forms and query-string text."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Annotated
+from urllib.parse import parse_qsl
+
+from fastapi import Depends, Query, Request
+
+from api.ui.rendering import UiError
+
+__all__ = [
+    "FormFields",
+    "Text",
+    "blank_to_none",
+    "form_fields",
+    "input_time",
+    "one_of",
+    "parse_time",
+]
+
+_MAX_FORM_BYTES = 64 * 1024
+
+Text = Annotated[str | None, Query(max_length=200)]
+"""A query-string field of a page's filter form."""
+
+
+async def form_fields(request: Request) -> dict[str, str]:
+    """The fields of a URL-encoded form (the only kind the pages send)."""
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type != "application/x-www-form-urlencoded":
+        raise UiError(415, "Unsupported form", "Forms must be sent URL-encoded.")
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > _MAX_FORM_BYTES:
+            raise UiError(413, "Too large", "The form is too large.")
+    try:
+        pairs = parse_qsl(bytes(body).decode(), keep_blank_values=True, max_num_fields=50)
+    except (UnicodeDecodeError, ValueError):
+        raise UiError(400, "Bad form", "The form could not be read.") from None
+    return dict(pairs)
+
+
+FormFields = Annotated[dict[str, str], Depends(form_fields)]
+
+
+def blank_to_none(value: str | None) -> str | None:
+    """A filter field as typed: None when empty or only spaces."""
+    return value.strip() or None if value is not None else None
+
+
+def one_of(field: str, value: str | None, choices: Sequence[str]) -> str | None:
+    """``value`` if it is one of ``choices`` (or None); a 422 page otherwise."""
+    if value is None or value in choices:
+        return value
+    allowed = " or ".join(choices) if len(choices) == 2 else "one of " + ", ".join(choices)
+    raise UiError(422, "Invalid input", f"{field} must be {allowed}")
+
+
+def parse_time(value: str | None, field: str) -> datetime | None:
+    """A ``datetime-local`` input value (or RFC 3339); times without a zone are UTC."""
+    value = blank_to_none(value)
+    if value is None:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise UiError(
+            422, "Invalid input", f"{field}: {value!r} is not a date and time like 2026-11-22T10:00"
+        ) from None
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+
+
+def input_time(value: datetime) -> str:
+    """The value of a ``datetime-local`` input for ``value``, in UTC."""
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M")
