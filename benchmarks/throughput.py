@@ -31,9 +31,9 @@ from pathlib import Path
 import httpx
 
 from producer import Producer
+from producer.outcomes import Outcomes
 from producer.signing import build_headers, generate_secret
 from producer.transport import Request, Transport, TransportConfig
-from producer.outcomes import Outcomes
 from producer.worker import Worker
 
 HERE = Path(__file__).resolve().parent
