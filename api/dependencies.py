@@ -11,12 +11,14 @@ from fastapi import Depends, Query, Request
 from pydantic import AwareDatetime
 
 from api.auth import Principal, current_principal, require_admin
+from producer.errors import NotFoundError, ValidationError
 from producer.producer import Producer
 
 __all__ = [
     "Admin",
     "Caller",
     "Cursor",
+    "EdgeChecks",
     "Limit",
     "LogFilters",
     "LogFiltersDep",
@@ -26,7 +28,27 @@ __all__ = [
     "TenantFilter",
     "Until",
     "get_producer",
+    "refuse_nul",
 ]
+
+
+def refuse_nul(request: Request) -> None:
+    """A router dependency: no path or query parameter may hold a NUL.
+
+    PostgreSQL refuses NUL in any text it is asked to compare, while SQLite
+    simply finds nothing; checking here makes both answer alike: a path id
+    with a NUL names nothing (404), a query filter with one is invalid (422).
+    """
+    for name, value in request.path_params.items():
+        if isinstance(value, str) and "\x00" in value:
+            raise NotFoundError(f"{name} {value!r} not found")
+    for name, value in request.query_params.multi_items():
+        if "\x00" in value or "\x00" in name:
+            raise ValidationError.for_field(name, "must not contain NUL characters")
+
+
+EdgeChecks = Depends(refuse_nul)
+"""Put in every API and UI router's ``dependencies``."""
 
 
 def get_producer(request: Request) -> Producer:

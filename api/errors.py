@@ -160,10 +160,22 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
         reason = (bad_json[0].get("ctx") or {}).get("error", "")
         message = f"the request body is not valid JSON: {reason}".rstrip(": ")
         return JSONResponse(error_body("bad_request", message), status_code=400)
+    if _body_not_json(request, errors):
+        # FastAPI reads a body as JSON only when it says it is; otherwise the
+        # client would hear that its object "should be a valid dictionary".
+        sent = request.headers.get("content-type") or "no Content-Type"
+        message = f"send the request body as JSON with Content-Type: application/json (got {sent})"
+        return JSONResponse(error_body("bad_request", message), status_code=400)
     details = [{"field": _field(tuple(e.get("loc", ()))), "message": _message(e)} for e in errors]
     first = details[0] if details else {"field": "request", "message": "is invalid"}
     message = f"{first['field']}: {first['message']}"
     return JSONResponse(error_body("validation_error", message, details), status_code=422)
+
+
+def _body_not_json(request: Request, errors: list[Any]) -> bool:
+    media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    is_json = media_type == "application/json" or media_type.endswith("+json")
+    return not is_json and any(tuple(e.get("loc", ()))[:1] == ("body",) for e in errors)
 
 
 async def _http_exception(request: Request, exc: Exception) -> JSONResponse:

@@ -95,7 +95,9 @@ def run(url: str) -> None:
         "claim: due deliveries": lambda s: queue.due_candidates(
             s, now=now, limit=100, exclude_endpoints=endpoints[:3]
         ),
-        "claim: in flight per endpoint": lambda s: queue.sending_counts(s, exclude_owner="me"),
+        "claim: in flight per endpoint": lambda s: queue.sending_counts(
+            s, exclude_owner="me", now=now
+        ),
         "claim: FIFO heads": lambda s: queue.fifo_heads(s, endpoints[:5]),
         "log: endpoint, newest first": lambda s: store.list_deliveries(
             s, endpoint_id=endpoints[0], limit=50

@@ -43,11 +43,46 @@ def one_line_errors(func: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-def _producer(ctx: click.Context, *, migrate_sqlite: bool = True) -> Any:
-    from producer.producer import Producer
+def _database_url(ctx: click.Context) -> str:
+    from producer.settings import Settings
 
+    url: str = ctx.obj.get("database_url") or Settings().database_url
+    return url
+
+
+def _sqlite_file(url: str) -> str | None:
+    """The file of an SQLite URL (None for other databases and in-memory ones)."""
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return None
+    return parsed.database
+
+
+def _producer(ctx: click.Context, *, create: bool = False, migrate_sqlite: bool = True) -> Any:
+    """The producer of the configured database.
+
+    Only the commands that set a database up (``db upgrade``, ``serve``,
+    ``worker``) pass ``create``; every other one refuses a missing SQLite
+    file rather than make an empty database (and its directory) at a
+    mistyped path.
+    """
+    import os
+
+    from producer.producer import Producer
+    from producer.settings import Settings
+
+    # Settings first: a malformed WEBHOOKS_* variable is the error to report.
     url = ctx.obj.get("database_url")
-    producer = Producer(url) if url else Producer()
+    settings = Settings(database_url=url) if url else Settings()
+    path = _sqlite_file(settings.database_url)
+    if not create and path is not None and not os.path.isfile(path):
+        _fail(
+            f"no database at {path}: create it with `webhooks db upgrade` "
+            "(or start the service with `webhooks serve`)"
+        )
+    producer = Producer(settings=settings)
     if not migrate_sqlite:
         return producer
     producer.check_schema_version()
@@ -81,7 +116,7 @@ def db_upgrade(ctx: click.Context) -> None:
     """Apply the shipped migrations."""
     from producer.db import current_revision
 
-    producer = _producer(ctx, migrate_sqlite=False)
+    producer = _producer(ctx, create=True, migrate_sqlite=False)
     producer.migrate()
     click.echo(f"database at revision {current_revision(producer.engine)}")
 
@@ -96,24 +131,20 @@ def db_backup(ctx: click.Context, target: str) -> None:
     import sqlite3
     from contextlib import closing
 
-    from sqlalchemy.engine import make_url
-
-    from producer.settings import Settings
-
-    # No Producer here: on SQLite it would create (and migrate) a database at
-    # a mistyped path, and back that up.
-    url = make_url(ctx.obj.get("database_url") or Settings().database_url)
-    if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
+    # No Producer here: the file is copied as it is.
+    path = _sqlite_file(_database_url(ctx))
+    if path is None:
         _fail("db backup copies SQLite files; back up PostgreSQL with pg_dump or base backups")
-    if not os.path.isfile(url.database):
-        _fail(f"no SQLite database at {url.database}")
+        return
+    if not os.path.isfile(path):
+        _fail(f"no SQLite database at {path}")
     if os.path.exists(target):
         _fail(f"{target} exists; name a new file")
     # SQLite's online backup API copies a consistent snapshot page by page
     # while other connections keep reading and writing (WAL included).
-    with closing(sqlite3.connect(url.database)) as source, closing(sqlite3.connect(target)) as copy:
+    with closing(sqlite3.connect(path)) as source, closing(sqlite3.connect(target)) as copy:
         source.backup(copy)
-    click.echo(f"backed up {url.database} to {target}")
+    click.echo(f"backed up {path} to {target}")
 
 
 @main.group()
@@ -217,7 +248,19 @@ def listen(host: str, port: int, secret: str | None) -> None:
 
 @main.group()
 def secrets() -> None:
-    """Encryption of endpoint secrets at rest."""
+    """Signing secrets, and their encryption at rest."""
+
+
+@secrets.command("generate")
+@click.option(
+    "--scheme", default="v1", show_default=True, type=click.Choice(["v1", "v1a", "t-v1-hex"])
+)
+def secrets_generate(scheme: str) -> None:
+    """Print a new endpoint signing secret (``whsec_``; ``whsk_`` for v1a), e.g.
+    for ``endpoints add --secret`` and ``listen --secret``."""
+    from producer.signing import generate_secret
+
+    click.echo(generate_secret(scheme))
 
 
 @secrets.command("generate-key")
@@ -283,7 +326,7 @@ def worker(ctx: click.Context, metrics_port: int | None, metrics_host: str) -> N
     from producer.service import run_worker_process, serve_metrics
 
     _configure_logging()
-    producer = _producer(ctx)
+    producer = _producer(ctx, create=True)
     _warn_if_unsealed(producer)
     if metrics_port is not None:
         try:
@@ -306,7 +349,7 @@ def serve(ctx: click.Context, host: str, port: int, no_worker: bool) -> None:
     from producer.service import serve_forever
 
     _configure_logging()
-    producer = _producer(ctx)
+    producer = _producer(ctx, create=True)
     _warn_if_unsealed(producer)
     if not producer.has_admin_key():
         _, plain = producer.create_api_key(name="created by webhooks serve")

@@ -10,7 +10,7 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import ExceptionContext, make_url
 
 from producer.settings import Settings
 
@@ -49,10 +49,32 @@ def create_db_engine(settings: Settings) -> Engine:
             pool_timeout=settings.db_pool_timeout,
             pool_pre_ping=True,
         )
-    engine = create_engine(url, **kwargs)
+    # Bound parameters hold endpoint secrets and header values: keep them out
+    # of error messages and of SQLAlchemy's statement log.
+    engine = create_engine(url, hide_parameters=True, **kwargs)
+    event.listen(engine, "handle_error", _hide_row_values)
     if url.get_backend_name() == "sqlite":
         _configure_sqlite(engine)
     return engine
+
+
+def _hide_row_values(context: ExceptionContext) -> None:
+    """Drop the DETAIL of a PostgreSQL error from its message.
+
+    The DETAIL of a constraint violation quotes values ("Failing row contains
+    (...)", "Key (...)=(...)"), secrets included, and error messages end up
+    in logs. The primary message names the constraint, which is what a
+    reader needs; the DETAIL stays available in the driver's ``diag``.
+    """
+    orig = context.original_exception
+    diag = getattr(orig, "diag", None)
+    primary = getattr(diag, "message_primary", None)
+    if not primary or not getattr(diag, "message_detail", None):
+        return
+    orig.args = (primary,)
+    wrapped = context.sqlalchemy_exception
+    if wrapped is not None:
+        wrapped.args = (f"({type(orig).__module__}.{type(orig).__name__}) {primary}",)
 
 
 def _configure_sqlite(engine: Engine) -> None:

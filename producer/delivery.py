@@ -6,18 +6,23 @@ test send, so every attempt is made and judged the same way.
 
 from __future__ import annotations
 
+import logging
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from producer import signing
 from producer.context import Context
+from producer.errors import ValidationError, internal_error
 from producer.ids import new_id
 from producer.queue import Job
-from producer.retry import AttemptOutcome, Decision, RetryPolicy
-from producer.transport import Request, Response, Transport
+from producer.retry import AttemptOutcome, Decision, RetryPolicy, validate_schedule
+from producer.transport import Request, Response, Transport, failure
 from producer.validation import redact_headers
 
-__all__ = ["DeliveryResult", "deliver"]
+__all__ = ["DeliveryResult", "deliver", "failed_attempt", "judge", "request_headers"]
+
+log = logging.getLogger("producer.delivery")
 
 
 @dataclass(frozen=True)
@@ -34,26 +39,57 @@ class DeliveryResult:
 
 
 async def deliver(ctx: Context, transport: Transport, job: Job, *, pool_key: str) -> DeliveryResult:
-    """Make one attempt and decide: succeeded, retry (when), or failed."""
+    """Make one attempt and decide: succeeded, retry (when), or failed.
+
+    Never raises for what goes wrong with this one delivery: an exception
+    while building, signing or sending the request is the attempt's outcome
+    (``internal_error: ...``), judged by the retry policy like any failure.
+    """
     started = ctx.clock()
-    headers = {
+    clock = time.perf_counter()
+    headers: dict[str, str] = {}
+    if job.unusable is not None:
+        return judge(ctx, job, started, headers, failure(job.unusable, clock))
+    try:
+        headers = request_headers(job, started, transport.config.user_agent)
+        response = await transport.send(
+            Request(
+                url=job.url,
+                headers=headers,
+                body=job.body,
+                timeout=job.timeout_seconds,
+                pool_key=pool_key,
+            )
+        )
+    except Exception as exc:
+        log.exception("attempt of delivery %s failed before an answer", job.delivery_id)
+        response = failure(internal_error(exc), clock)
+    return judge(ctx, job, started, headers, response)
+
+
+def request_headers(job: Job, started: datetime, user_agent: str) -> dict[str, str]:
+    """The headers of one attempt: content type, signature, the endpoint's own."""
+    return {
         "content-type": "application/json",
-        "user-agent": transport.config.user_agent,
+        "user-agent": user_agent,
         **signing.build_headers(
             job.secrets, job.message_id, int(started.timestamp()), job.body, scheme=job.scheme
         ),
         "webhook-version": job.version,
         **job.headers,
     }
-    response = await transport.send(
-        Request(
-            url=job.url,
-            headers=headers,
-            body=job.body,
-            timeout=job.timeout_seconds,
-            pool_key=pool_key,
-        )
-    )
+
+
+def failed_attempt(ctx: Context, job: Job, exc: BaseException) -> DeliveryResult:
+    """The result of an attempt that raised ``exc`` before it could be judged
+    (for callers of :func:`deliver`, should it ever raise)."""
+    return judge(ctx, job, ctx.clock(), {}, failure(internal_error(exc), time.perf_counter()))
+
+
+def judge(
+    ctx: Context, job: Job, started: datetime, headers: dict[str, str], response: Response
+) -> DeliveryResult:
+    """Decide what follows an attempt that got ``response``."""
     outcome = AttemptOutcome(
         status_code=response.status_code, error=response.error, retry_after=response.retry_after
     )
@@ -67,8 +103,7 @@ async def deliver(ctx: Context, transport: Transport, job: Job, *, pool_key: str
             disable_endpoint=False,
         )
     else:
-        policy = RetryPolicy.from_schedule(job.retry_schedule)
-        decision = policy.decide(outcome, job.attempt_number, now=now)
+        decision = _policy(job).decide(outcome, job.attempt_number, now=now)
     next_at = now + timedelta(seconds=decision.delay) if decision.action == "retry" else None
     return DeliveryResult(
         job=job,
@@ -79,3 +114,15 @@ async def deliver(ctx: Context, transport: Transport, job: Job, *, pool_key: str
         decision=decision,
         next_attempt_at=next_at,
     )
+
+
+def _policy(job: Job) -> RetryPolicy:
+    if job.retry_schedule is None:
+        return RetryPolicy()
+    try:
+        return RetryPolicy.from_schedule(validate_schedule(job.retry_schedule))
+    except ValidationError:
+        # A stored schedule that was written around the API (not a list of
+        # sane delays) must not stop the delivery from being judged at all.
+        log.warning("endpoint %s has an unusable retry schedule", job.endpoint_id)
+        return RetryPolicy()

@@ -9,7 +9,7 @@ from datetime import datetime
 from sqlalchemy.orm import Session
 
 from producer.context import Context
-from producer.errors import InvalidStateError
+from producer.errors import InvalidStateError, NotFoundError
 from producer.ids import new_id
 from producer.models import AttemptRow, DeliveryRow
 from producer.sending import Draft, body_for, message_data, message_of, schemas_of
@@ -89,12 +89,19 @@ def retry_delivery(ctx: Context, delivery_id: str, *, tenant: str | None, force:
     now = ctx.clock()
     with ctx.waking_transaction() as s:
         row = ctx.store.get_delivery(s, delivery_id, tenant=tenant, lock=True)
+        try:
+            ctx.store.get_endpoint(s, row.endpoint_id)
+        except NotFoundError:
+            # The delivery is still visible in the log; its endpoint is gone,
+            # and a pending delivery to it would never be sent.
+            raise InvalidStateError(
+                f"delivery {delivery_id} cannot be retried: its endpoint was deleted"
+            ) from None
         _check_not_sending(row)
         if row.status == "succeeded" and not force:
             raise InvalidStateError(
                 f"delivery {delivery_id} already succeeded; pass force to send it again"
             )
-        ctx.store.get_endpoint(s, row.endpoint_id)
         return _requeue(ctx, s, row, now)
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import re
 import socket
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
@@ -25,7 +26,7 @@ import httpx
 
 from producer.errors import ValidationError
 
-__all__ = ["BlockedDestination", "DestinationPolicy", "GuardedTransport", "Resolver"]
+__all__ = ["BlockedDestination", "DestinationPolicy", "GuardedTransport", "Resolver", "ip_literal"]
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -85,6 +86,46 @@ def _why_forbidden(ip: IPAddress) -> str | None:
     return None
 
 
+_IPV4_PART = re.compile(r"^(?:0[xX][0-9a-fA-F]+|0[0-7]*|[1-9][0-9]*)$")
+
+
+def ip_literal(host: str) -> IPAddress | None:
+    """The address ``host`` names when it is an IP literal in any spelling a
+    resolver accepts, or None for a host name.
+
+    Besides the canonical forms, ``inet_aton`` (which ``getaddrinfo`` and
+    browsers follow) reads one to four dot-separated numbers, each decimal,
+    octal (``0177``) or hex (``0x7f``), the last filling the remaining bytes:
+    ``127.1``, ``2130706433``, ``0x7f000001`` and ``0177.0.0.1`` are all
+    127.0.0.1. A trailing dot (a fully qualified name) reads the same.
+    """
+    try:
+        return ipaddress.ip_address(host)
+    except ValueError:
+        pass
+    labels = host[:-1].split(".") if host.endswith(".") else host.split(".")
+    if not 1 <= len(labels) <= 4 or not all(_IPV4_PART.match(label) for label in labels):
+        return None
+    numbers = [_ipv4_number(label) for label in labels]
+    *leading, last = numbers
+    if any(n > 0xFF for n in leading) or last >= 1 << (8 * (5 - len(numbers))):
+        return None
+    value = last
+    for i, n in enumerate(leading):
+        value |= n << (8 * (3 - i))
+    return ipaddress.IPv4Address(value)
+
+
+def _ipv4_number(label: str) -> int:
+    """One part of an ``inet_aton`` address: hex after ``0x``, octal after a
+    leading ``0``, else decimal."""
+    if label[:2].lower() == "0x":
+        return int(label[2:], 16)
+    if label.startswith("0"):
+        return int(label, 8)
+    return int(label)
+
+
 @dataclass(frozen=True)
 class DestinationPolicy:
     """Which destinations are allowed (pure, apart from the resolver call)."""
@@ -119,10 +160,8 @@ class DestinationPolicy:
         parts = urlsplit(url)
         if self.https_only and parts.scheme != "https":
             raise ValidationError.for_field("url", "must use https (WEBHOOKS_HTTPS_ONLY is set)")
-        host = parts.hostname or ""
-        try:
-            ip = ipaddress.ip_address(host)
-        except ValueError:
+        ip = ip_literal(parts.hostname or "")
+        if ip is None:
             return
         why = self.reason(ip)
         if why is not None:

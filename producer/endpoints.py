@@ -50,8 +50,10 @@ __all__ = [
     "get_secret",
     "list_",
     "live_secrets",
+    "open_headers",
     "reencrypt_secrets",
     "rotate_secret",
+    "seal_headers",
     "update",
 ]
 
@@ -100,7 +102,7 @@ def create(
     with ctx.store.transaction() as s:
         s.add(row)
         s.flush()
-        return endpoint_of(row, secret=secret)
+        return endpoint_of(ctx, row, secret=secret)
 
 
 def check_fields(ctx: Context, fields: Mapping[str, Any]) -> dict[str, Any]:
@@ -121,7 +123,9 @@ def check_fields(ctx: Context, fields: Mapping[str, Any]) -> dict[str, Any]:
         elif name == "version":
             out[name] = None if value is None else validate_version(value, name)
         elif name == "headers":
-            out[name] = validate_headers(value)
+            # Header values carry credentials (Authorization, API keys):
+            # sealed at rest like the signing secret.
+            out[name] = seal_headers(ctx, validate_headers(value))
         elif name == "rate_limit_per_second":
             out[name] = validate_positive(value, name, maximum=100_000)
         elif name == "ordering":
@@ -148,7 +152,7 @@ def check_fields(ctx: Context, fields: Mapping[str, Any]) -> dict[str, Any]:
 def get(ctx: Context, endpoint_id: str, *, tenant: str | None) -> Endpoint:
     """An endpoint; with ``tenant`` set, another tenant's is NotFoundError."""
     with ctx.store.transaction() as s:
-        return endpoint_of(ctx.store.get_endpoint(s, endpoint_id, tenant=tenant))
+        return endpoint_of(ctx, ctx.store.get_endpoint(s, endpoint_id, tenant=tenant))
 
 
 def list_(
@@ -161,7 +165,7 @@ def list_(
         rows, next_cursor = ctx.store.list_endpoints(
             s, tenant=tenant, status=status, limit=limit, cursor=cursor
         )
-        return Page([endpoint_of(r) for r in rows], next_cursor)
+        return Page([endpoint_of(ctx, r) for r in rows], next_cursor)
 
 
 def update(
@@ -234,7 +238,7 @@ def _change(
         row = ctx.store.get_endpoint(s, endpoint_id, tenant=tenant, lock=True)
         change(s, row, now)
         s.flush()
-        return endpoint_of(row)
+        return endpoint_of(ctx, row)
 
 
 # -- secrets -------------------------------------------------------------------
@@ -299,7 +303,8 @@ def live_secrets(ctx: Context, now: datetime, sealed: str, previous: list[Any]) 
 
 
 def reencrypt_secrets(ctx: Context) -> int:
-    """Re-seal every endpoint secret with the first key; returns how many endpoints."""
+    """Re-seal every endpoint secret and custom header value with the first
+    key; returns how many endpoints."""
     count = 0
     with ctx.store.transaction() as s:
         for row in ctx.store.all_endpoints(s):
@@ -308,8 +313,20 @@ def reencrypt_secrets(ctx: Context) -> int:
                 {**entry, "secret": ctx.secret_box.reseal(entry["secret"])}
                 for entry in row.previous_secrets
             ]
+            row.headers = {name: ctx.secret_box.reseal(v) for name, v in row.headers.items()}
             count += 1
     return count
+
+
+def seal_headers(ctx: Context, headers: Mapping[str, str]) -> dict[str, str]:
+    """Custom headers as stored: each value sealed (as is, without keys)."""
+    return {name: ctx.secret_box.seal(value) for name, value in headers.items()}
+
+
+def open_headers(ctx: Context, stored: Mapping[str, str]) -> dict[str, str]:
+    """The plain custom headers of stored ones (values stored before keys
+    were set open as themselves)."""
+    return {name: ctx.secret_box.open(value) for name, value in stored.items()}
 
 
 def previous_secrets(entries: list[Any]) -> list[tuple[str, datetime]]:
@@ -339,6 +356,13 @@ def _check_secret(secret: str, scheme: str) -> None:
         raise ValidationError.for_field("secret", str(exc)) from exc
 
 
-def endpoint_of(row: EndpointRow, *, secret: str | None = None) -> Endpoint:
-    """The public snapshot of an endpoint row (``secret`` only when just made)."""
-    return snapshot(Endpoint, row, metadata=dict(row.metadata_), secret=secret)
+def endpoint_of(ctx: Context, row: EndpointRow, *, secret: str | None = None) -> Endpoint:
+    """The public snapshot of an endpoint row (``secret`` only when just made),
+    its header values opened."""
+    return snapshot(
+        Endpoint,
+        row,
+        metadata=dict(row.metadata_),
+        headers=open_headers(ctx, row.headers),
+        secret=secret,
+    )

@@ -21,6 +21,8 @@ __all__ = [
     "SignatureVerificationError",
     "ValidationError",
     "WebhooksError",
+    "describe",
+    "internal_error",
 ]
 
 
@@ -94,3 +96,20 @@ class SignatureVerificationError(WebhooksError):
     """A webhook signature is missing, malformed, expired or does not match."""
 
     code = "invalid_signature"
+
+
+MAX_ERROR_CHARS = 200
+
+
+def describe(exc: BaseException) -> str:
+    """An exception as one short line, ``<ExceptionClass>: <message>``, for an
+    attempt's ``error``. Texts can be long or span lines (chained causes), and
+    control characters (PostgreSQL cannot store a NUL) are blanked."""
+    message = " ".join("".join(c if c.isprintable() else " " for c in str(exc)).split())
+    reason = f"{type(exc).__name__}: {message}" if message else type(exc).__name__
+    return reason[:MAX_ERROR_CHARS]
+
+
+def internal_error(exc: BaseException) -> str:
+    """The attempt error of an unexpected exception: ``internal_error: <describe(exc)>``."""
+    return f"internal_error: {describe(exc)}"

@@ -11,7 +11,7 @@ from producer.models import EventTypeRow
 from producer.payloads import check_schema, validate_data
 from producer.routing import validate_event_type_name
 from producer.types import EventType, Page, snapshot
-from producer.validation import validate_version
+from producer.validation import validate_json, validate_text, validate_version
 
 __all__ = ["archive", "create", "event_type_of", "get", "list_", "update"]
 
@@ -28,6 +28,7 @@ def create(
 ) -> EventType:
     """Register an event type, or unarchive an archived one of that name."""
     validate_event_type_name(name, "name")
+    description = validate_text(description, "description")
     schemas_, examples_ = _checked_docs(schemas, examples)
     now = ctx.clock()
     with ctx.store.transaction() as s:
@@ -75,7 +76,7 @@ def update(ctx: Context, name: str, changes: Mapping[str, Any]) -> EventType:
             changes.get("schemas", row.schemas), changes.get("examples", row.examples)
         )
         if "description" in changes:
-            row.description = changes["description"] or ""
+            row.description = validate_text(changes["description"], "description") or ""
         row.schemas, row.examples, row.updated_at = schemas, examples, now
         s.flush()
         return event_type_of(row)
@@ -94,7 +95,9 @@ def archive(ctx: Context, name: str) -> EventType:
 
 
 def _row(ctx: Context, s: Any, name: str) -> EventTypeRow:
-    row = ctx.store.get_event_type(s, name)
+    # No name holds a NUL, and PostgreSQL would refuse the query: not found,
+    # as on SQLite.
+    row = None if "\x00" in name else ctx.store.get_event_type(s, name)
     if row is None:
         raise NotFoundError(f"event type {name} not found")
     return row
@@ -104,8 +107,9 @@ def _checked_docs(
     schemas: Mapping[str, Any] | None, examples: Mapping[str, Any] | None
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Valid JSON Schemas per version, and examples that match their schema."""
-    schemas_ = dict(schemas or {})
-    examples_ = dict(examples or {})
+    # Bounded depth and no NUL, checked first: the schema checks recurse.
+    schemas_ = dict(validate_json(schemas, "schemas") or {})
+    examples_ = dict(validate_json(examples, "examples") or {})
     for version, schema in schemas_.items():
         validate_version(version, f"schemas.{version}")
         check_schema(schema, f"schemas.{version}")

@@ -1,6 +1,7 @@
 """Maintenance: the periodic jobs beside each worker, run by APScheduler.
 
 - reclaim expired leases (a crashed worker's deliveries go back to the queue),
+- cancel pending deliveries of deleted endpoints that a race left behind,
 - evaluate endpoint health (disable endpoints failing past the thresholds
   even when no new attempt comes),
 - purge attempts and finished messages past the retention period.
@@ -25,7 +26,13 @@ from producer.hooks import OperationalEvent
 from producer.outcomes import Outcomes, health_events_of
 from producer.store import health_of, set_health
 
-__all__ = ["Maintenance", "evaluate_endpoint_health", "purge_expired", "reclaim_expired_leases"]
+__all__ = [
+    "Maintenance",
+    "cancel_orphaned_deliveries",
+    "evaluate_endpoint_health",
+    "purge_expired",
+    "reclaim_expired_leases",
+]
 
 log = logging.getLogger("producer.maintenance")
 
@@ -40,6 +47,19 @@ def reclaim_expired_leases(ctx: Context) -> int:
     if count:
         log.warning("reclaimed %d deliveries from expired leases", count)
         ctx.hooks.wake()
+    return count
+
+
+def cancel_orphaned_deliveries(ctx: Context) -> int:
+    """Cancel pending deliveries whose endpoint was deleted; returns how many.
+
+    No worker claims them, so without this they would stay pending forever
+    (and keep their message from being purged).
+    """
+    with ctx.store.transaction() as s:
+        count = ctx.queue.cancel_orphaned(s, ctx.clock())
+    if count:
+        log.warning("cancelled %d pending deliveries of deleted endpoints", count)
     return count
 
 
@@ -80,8 +100,15 @@ class Maintenance:
     def __init__(self, ctx: Context, outcomes: Outcomes) -> None:
         self.scheduler = AsyncIOScheduler(timezone="UTC")
         settings = ctx.settings
-        lease_check = max(1.0, min(settings.lease_seconds / 2, 15.0))
+        # Often against the lease, so a dead worker's deliveries return soon
+        # after its heartbeat stops.
+        lease_check = max(1.0, min(settings.lease_seconds / 4, 15.0))
         self._add(lambda: reclaim_expired_leases(ctx), lease_check, "reclaim-leases")
+        self._add(
+            lambda: cancel_orphaned_deliveries(ctx),
+            settings.maintenance_interval_seconds,
+            "cancel-orphans",
+        )
         self._add(
             lambda: evaluate_endpoint_health(ctx, outcomes),
             settings.maintenance_interval_seconds,

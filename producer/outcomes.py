@@ -52,12 +52,12 @@ def attempt_record(result: DeliveryResult) -> Attempt:
         started_at=result.started_at,
         duration_ms=response.duration_ms,
         request_url=job.url,
-        request_headers=result.request_headers,
+        request_headers=_storable_map(result.request_headers),
         response_status=response.status_code,
-        response_headers=response.headers if answered else None,
-        response_body=response.body if answered else None,
+        response_headers=_storable_map(response.headers) if answered else None,
+        response_body=_storable(response.body) if answered else None,
         response_truncated=response.truncated,
-        error=response.error,
+        error=_storable(response.error),
         succeeded=result.decision.action == "succeeded",
         next_attempt_at=result.next_attempt_at,
     )
@@ -72,8 +72,19 @@ def delivery_update(result: DeliveryResult, owner: str) -> DeliveryUpdate:
         next_attempt_at=result.next_attempt_at,
         attempted_at=result.started_at,
         status_code=result.response.status_code,
-        error=result.response.error,
+        error=_storable(result.response.error),
     )
+
+
+def _storable(text: str | None) -> str | None:
+    # A receiver's answer may hold NUL characters, which PostgreSQL text and
+    # JSON cannot store: one such answer would fail its whole batch's record.
+    return str(text).replace("\x00", "\ufffd") if text is not None else None
+
+
+def _storable_map(values: dict[str, str]) -> dict[str, str]:
+    # str(): a header value written straight into the database may not be text.
+    return {str(_storable(k)): str(_storable(v)) for k, v in values.items()}
 
 
 class Outcomes:

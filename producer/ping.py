@@ -10,12 +10,13 @@ with trigger ``test``: never retried, never counted in endpoint health.
 from __future__ import annotations
 
 import asyncio
+import logging
 from datetime import timedelta
 from functools import partial
 from typing import Any
 
 from producer.context import Context
-from producer.delivery import deliver
+from producer.delivery import deliver, failed_attempt
 from producer.endpoints import live_secrets
 from producer.ids import new_id
 from producer.models import DeliveryRow, MessageRow
@@ -32,6 +33,8 @@ TEST_OWNER = "test-send"
 DEFAULT_TEST_DATA = {"test": True, "message": "This is a test event."}
 DEFAULT_VERSION = "1"
 
+log = logging.getLogger("producer.ping")
+
 
 async def send_test(
     ctx: Context,
@@ -47,6 +50,11 @@ async def send_test(
     transport = ctx.new_transport()
     try:
         result = await deliver(ctx, transport, job, pool_key=job.endpoint_id)
+    except Exception as exc:
+        # The person pressing the button gets the failure, not a 500, and the
+        # delivery is recorded rather than left leased to the pseudo-worker.
+        log.exception("test send to %s failed outside its attempt", job.endpoint_id)
+        result = failed_attempt(ctx, job, exc)
     finally:
         await transport.aclose()
     await asyncio.to_thread(outcomes.record, [result], TEST_OWNER)
@@ -108,5 +116,7 @@ def _create_job(
             )
         )
         s.flush()
-        [job] = ctx.queue.jobs(s, [delivery_id], partial(live_secrets, ctx, now))
+        [job] = ctx.queue.jobs(
+            s, [delivery_id], partial(live_secrets, ctx, now), ctx.secret_box.open
+        )
         return job

@@ -13,10 +13,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import bindparam, case, func, select, update
+from sqlalchemy import and_, bindparam, case, func, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
+from producer.errors import internal_error
 from producer.models import AttemptRow, DeliveryRow, EndpointRow, MessageRow
 from producer.types import Attempt, DeliveryStatus
 
@@ -28,6 +29,7 @@ class Candidate(NamedTuple):
 
     id: str
     endpoint_id: str
+    tenant: str
     max_in_flight: int | None
     ordering: str
     consecutive_failures: int
@@ -64,6 +66,9 @@ class Job:
     rate_limit_per_second: float | None
     secrets: list[str]
     """Plain secrets to sign with: the current one, then those in their grace period."""
+    unusable: str | None = None
+    """Why this delivery cannot be sent (its secrets or headers could not be
+    opened); its attempt then fails with this error without a request."""
 
 
 @dataclass(frozen=True)
@@ -105,6 +110,17 @@ OpenSecrets = Callable[[str, list[Any]], list[str]]
 """``(sealed current secret, stored previous secrets) -> plain live secrets``."""
 
 _table = DeliveryRow.__table__
+# Whether the delivery's endpoint was deleted (correlated to the updated row):
+# a delivery that would go back to the queue is cancelled instead, since
+# deleting only cancels what is pending at that moment, not what is in flight.
+_ENDPOINT_DELETED = (
+    select(EndpointRow.id)
+    .where(EndpointRow.id == _table.c.endpoint_id, EndpointRow.deleted_at.is_not(None))
+    .exists()
+)
+_RETRY_CANCELLED = and_(
+    bindparam("b_status", type_=_table.c.status.type) == "pending", _ENDPOINT_DELETED
+)
 # Written for a whole batch in one executemany; only a delivery still leased
 # to the same worker changes, so a worker that lost its lease cannot
 # overwrite a newer state.
@@ -116,9 +132,15 @@ _FINISH = (
         _table.c.lease_owner == bindparam("b_owner"),
     )
     .values(
-        status=bindparam("b_status"),
+        status=case(
+            (_RETRY_CANCELLED, "cancelled"), else_=bindparam("b_status", type_=_table.c.status.type)
+        ),
         attempt_count=_table.c.attempt_count + 1,
-        next_attempt_at=bindparam("b_next"),
+        # Typed, or PostgreSQL reads a CASE of two NULLs as text.
+        next_attempt_at=case(
+            (_RETRY_CANCELLED, None),
+            else_=bindparam("b_next", type_=_table.c.next_attempt_at.type),
+        ),
         next_trigger="scheduled",
         last_attempt_at=bindparam("b_last"),
         last_status_code=bindparam("b_code"),
@@ -140,9 +162,19 @@ class Queue:
 
     # -- claiming ------------------------------------------------------------
 
-    def sending_counts(self, session: Session, *, exclude_owner: str | None) -> dict[str, int]:
-        """Deliveries in flight per endpoint, leaving out one worker's own."""
-        stmt = select(DeliveryRow.endpoint_id, func.count()).where(DeliveryRow.status == "sending")
+    def sending_counts(
+        self, session: Session, *, exclude_owner: str | None, now: datetime
+    ) -> dict[str, int]:
+        """Deliveries in flight per endpoint under a live lease, leaving out one
+        worker's own.
+
+        An expired lease belongs to a worker that stopped renewing it (killed,
+        or cut off from the database): it holds nothing back, and reclaiming
+        returns its deliveries to the queue.
+        """
+        stmt = select(DeliveryRow.endpoint_id, func.count()).where(
+            DeliveryRow.status == "sending", DeliveryRow.lease_expires_at >= now
+        )
         if exclude_owner is not None:
             stmt = stmt.where(DeliveryRow.lease_owner != exclude_owner)
         return {
@@ -173,6 +205,7 @@ class Queue:
         now: datetime,
         limit: int,
         exclude_endpoints: Sequence[str],
+        exclude_tenants: Sequence[str] = (),
     ) -> list[Candidate]:
         """Due pending deliveries of enabled endpoints, oldest due first.
 
@@ -183,6 +216,7 @@ class Queue:
             select(
                 DeliveryRow.id,
                 DeliveryRow.endpoint_id,
+                DeliveryRow.tenant,
                 EndpointRow.max_in_flight,
                 EndpointRow.ordering,
                 EndpointRow.consecutive_failures,
@@ -198,6 +232,8 @@ class Queue:
         )
         if exclude_endpoints:
             stmt = stmt.where(DeliveryRow.endpoint_id.not_in(list(exclude_endpoints)))
+        if exclude_tenants:
+            stmt = stmt.where(DeliveryRow.tenant.not_in(list(exclude_tenants)))
         stmt = stmt.order_by(DeliveryRow.next_attempt_at).limit(limit)
         if self.row_locks:
             stmt = stmt.with_for_update(of=DeliveryRow, skip_locked=True)
@@ -218,9 +254,9 @@ class Queue:
         )
 
     def endpoints_leased_by_others(
-        self, session: Session, endpoint_ids: set[str], *, owner: str
+        self, session: Session, endpoint_ids: set[str], *, owner: str, now: datetime
     ) -> set[str]:
-        """Which of these endpoints have deliveries leased to another worker."""
+        """Which of these endpoints have deliveries under another worker's live lease."""
         if not endpoint_ids:
             return set()
         return set(
@@ -230,6 +266,7 @@ class Queue:
                     DeliveryRow.status == "sending",
                     DeliveryRow.endpoint_id.in_(sorted(endpoint_ids)),
                     DeliveryRow.lease_owner != owner,
+                    DeliveryRow.lease_expires_at >= now,
                 )
                 .distinct()
             )
@@ -273,11 +310,27 @@ class Queue:
             .execution_options(synchronize_session=False)
         )
 
+    def renew_leases(self, session: Session, owner: str, until: datetime) -> int:
+        """Extend every lease ``owner`` holds to ``until`` (a live worker's
+        heartbeat); returns how many deliveries it holds."""
+        result = session.execute(
+            update(DeliveryRow)
+            .where(DeliveryRow.status == "sending", DeliveryRow.lease_owner == owner)
+            .values(lease_expires_at=until)
+            .execution_options(synchronize_session=False)
+        )
+        return int(result.rowcount)  # type: ignore[attr-defined]
+
     def jobs(
-        self, session: Session, delivery_ids: Sequence[str], open_secrets: OpenSecrets
+        self,
+        session: Session,
+        delivery_ids: Sequence[str],
+        open_secrets: OpenSecrets,
+        open_value: Callable[[str], str],
     ) -> list[Job]:
-        """Everything needed to send each delivery: endpoint settings, body and
-        the secrets ``open_secrets`` makes of the stored ones."""
+        """Everything needed to send each delivery: endpoint settings, body,
+        the secrets ``open_secrets`` makes of the stored ones, and the custom
+        header values opened with ``open_value`` (they are sealed at rest)."""
         if not delivery_ids:
             return []
         stmt = (
@@ -287,10 +340,19 @@ class Queue:
             .where(DeliveryRow.id.in_(list(delivery_ids)))
             .order_by(DeliveryRow.id)
         )
-        return [
-            Job(*row[:-2], secrets=open_secrets(row.secret, row.previous_secrets))
-            for row in session.execute(stmt)
-        ]
+        jobs = []
+        for row in session.execute(stmt):
+            fields = row._asdict()
+            sealed, previous = fields.pop("secret"), fields.pop("previous_secrets")
+            try:
+                fields["headers"] = {name: open_value(v) for name, v in fields["headers"].items()}
+                fields["secrets"] = open_secrets(sealed, previous)
+            except Exception as exc:
+                # An endpoint whose values cannot be opened (a removed key, say)
+                # fails its own deliveries, never the claim of everyone's.
+                fields.update(headers={}, secrets=[], unusable=internal_error(exc))
+            jobs.append(Job(**fields))
+        return jobs
 
     # -- finishing -------------------------------------------------------------
 
@@ -330,23 +392,45 @@ class Queue:
                 DeliveryRow.status == "sending",
                 DeliveryRow.lease_owner == owner,
             )
-            .values(status="pending", lease_owner=None, lease_expires_at=None, updated_at=now)
+            .values(
+                status=case((_ENDPOINT_DELETED, "cancelled"), else_="pending"),
+                next_attempt_at=case((_ENDPOINT_DELETED, None), else_=_table.c.next_attempt_at),
+                lease_owner=None,
+                lease_expires_at=None,
+                updated_at=now,
+            )
             .execution_options(synchronize_session=False)
         )
         return int(result.rowcount)  # type: ignore[attr-defined]
 
     def reclaim_expired_leases(self, session: Session, now: datetime) -> int:
-        """Put deliveries whose worker vanished back in the queue, due now."""
+        """Put deliveries whose worker vanished back in the queue, due now
+        (cancelled instead when their endpoint was deleted meanwhile)."""
         result = session.execute(
             update(DeliveryRow)
             .where(DeliveryRow.status == "sending", DeliveryRow.lease_expires_at < now)
             .values(
-                status="pending",
+                status=case((_ENDPOINT_DELETED, "cancelled"), else_="pending"),
                 lease_owner=None,
                 lease_expires_at=None,
-                next_attempt_at=now,
+                next_attempt_at=case((_ENDPOINT_DELETED, None), else_=now),
                 updated_at=now,
             )
+            .execution_options(synchronize_session=False)
+        )
+        return int(result.rowcount)  # type: ignore[attr-defined]
+
+    def cancel_orphaned(self, session: Session, now: datetime) -> int:
+        """Cancel pending deliveries of deleted endpoints; returns how many.
+
+        Deleting an endpoint cancels its pending deliveries, and finishing,
+        releasing or reclaiming one of its in-flight deliveries cancels it;
+        this catches any that a concurrent transaction still made pending.
+        """
+        result = session.execute(
+            update(DeliveryRow)
+            .where(DeliveryRow.status == "pending", _ENDPOINT_DELETED)
+            .values(status="cancelled", next_attempt_at=None, updated_at=now)
             .execution_options(synchronize_session=False)
         )
         return int(result.rowcount)  # type: ignore[attr-defined]

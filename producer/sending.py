@@ -28,7 +28,7 @@ from producer.payloads import compact_json, default_version, render_envelope, va
 from producer.routing import matches, validate_event_type_name
 from producer.store import DuplicateIdempotencyKey
 from producer.types import DEFAULT_TENANT, Message, snapshot
-from producer.validation import validate_tenant, validate_version
+from producer.validation import validate_json, validate_tenant, validate_text, validate_version
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
@@ -139,6 +139,9 @@ def _wake_after_commit(ctx: Context, session: Session) -> None:
 
 def send_in(ctx: Context, s: Session, request: SendRequest) -> Message:
     """Store a message and its deliveries in the session ``s``."""
+    validate_json(request.data, "data")
+    validate_json(request.endpoint_ids, "endpoint_ids")
+    validate_text(request.idempotency_key, "idempotency_key")
     event_type, data, version = request.event_type, request.data, request.version
     idempotency_key, endpoint_ids = request.idempotency_key, request.endpoint_ids
     tenant = validate_tenant(request.tenant or DEFAULT_TENANT)

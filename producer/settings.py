@@ -52,8 +52,14 @@ class Settings(BaseSettings):
     """Requests in flight per worker process."""
     worker_poll_interval: float = Field(default=1.0, gt=0)
     """Seconds between looks for due deliveries when nothing wakes the worker."""
-    lease_seconds: float = Field(default=60.0, gt=0)
-    """Minimum lease on claimed deliveries; leases also cover a few request timeouts."""
+    lease_seconds: float = Field(default=10.0, gt=0)
+    """How long claimed deliveries stay leased without a heartbeat. A live worker
+    renews its leases every quarter of this, so a killed worker's deliveries
+    go to another worker within about this time."""
+    worker_tenant_share: float = Field(default=0.5, gt=0, le=1)
+    """Fraction of ``worker_concurrency`` one tenant may hold in flight in one
+    worker (at least one slot), so a tenant with hanging endpoints cannot take
+    every slot from the others."""
     shutdown_grace_seconds: float = Field(default=10.0, ge=0)
     """On shutdown, how long in-flight requests may finish before the rest is released."""
     connect_timeout: float = Field(default=5.0, gt=0)

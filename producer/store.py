@@ -181,6 +181,9 @@ class Store:
         extra: tuple[Any, ...] = (),
     ) -> Any:
         """The row of ``model`` with this id (and ``tenant``, when given), or NotFoundError."""
+        if "\x00" in row_id:
+            # PostgreSQL refuses NUL in text it compares; SQLite finds nothing.
+            raise NotFoundError(f"{what} {row_id!r} not found")
         stmt = select(model).where(model.id == row_id, *extra)
         if tenant is not None:
             stmt = stmt.where(model.tenant == tenant)

@@ -12,7 +12,9 @@ their speed and keep a slow receiver away from the others' connections.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
+import zlib
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -21,10 +23,11 @@ from importlib.metadata import PackageNotFoundError, version
 import httpx
 
 from producer.destinations import BlockedDestination, DestinationPolicy, GuardedTransport
+from producer.errors import describe, internal_error
 
-__all__ = ["Request", "Response", "Transport", "TransportConfig"]
+__all__ = ["Request", "Response", "Transport", "TransportConfig", "failure"]
 
-_MAX_ERROR_CHARS = 200
+log = logging.getLogger("producer.transport")
 
 
 def _user_agent() -> str:
@@ -197,11 +200,17 @@ class Transport:
             async with asyncio.timeout(total):
                 return await self._post(pooled.client, request, total, started)
         except BlockedDestination as exc:
-            return _failure(f"blocked_destination: {exc.reason}", started)
+            return failure(f"blocked_destination: {exc.reason}", started)
         except (TimeoutError, httpx.TimeoutException):
-            return _failure("timeout", started)
+            return failure("timeout", started)
         except (httpx.TransportError, httpx.InvalidURL) as exc:
-            return _failure(f"connection_error: {_describe(exc)}", started)
+            return failure(f"connection_error: {describe(exc)}", started)
+        except Exception as exc:
+            # Anything else (a header value that cannot be encoded, an IDNA
+            # error of a stored host, a bug) is still this attempt's outcome:
+            # raising would leave the delivery leased and unrecorded.
+            log.warning("delivery request failed unexpectedly", exc_info=True)
+            return failure(internal_error(exc), started)
         finally:
             self._checkin(pooled)
 
@@ -209,39 +218,43 @@ class Transport:
         self, client: httpx.AsyncClient, request: Request, total: float, started: float
     ) -> Response:
         limit = self.config.max_response_bytes
+        # Last, so that no custom header (even one written straight into the
+        # database) can invite a compressed answer.
+        headers = {k: v for k, v in request.headers.items() if k.lower() != "accept-encoding"}
+        headers["accept-encoding"] = "identity"
         async with client.stream(
             "POST",
             request.url,
             content=request.body,
-            headers=request.headers,
+            headers=headers,
             # Per request, so an endpoint's longer timeout is not cut short by
             # the client's default read timeout.
             timeout=self._timeout(total),
         ) as response:
-            chunks: list[bytes] = []
-            size = 0
-            truncated = False
-            try:
-                async for chunk in response.aiter_bytes():
-                    chunks.append(chunk[: limit - size])
-                    size += len(chunk)
-                    if size > limit:
+            if response.is_stream_consumed:
+                # Built in memory by a plugged-in transport (a mock): httpx
+                # has already read and decoded it.
+                body = _BoundedBody(limit, None)
+                body.feed(response.content)
+            else:
+                body = _BoundedBody(limit, response.headers.get("content-encoding"))
+                # Raw bytes: httpx's own decoding would inflate a whole network
+                # chunk at once, and a small gzip answer can inflate to gigabytes.
+                async for chunk in response.aiter_raw():
+                    if not body.feed(chunk):
                         # Leaving the stream unread closes the connection
                         # instead of draining a possibly endless body.
-                        truncated = True
                         break
-            except httpx.DecodingError:
-                # The status arrived and is what counts; keep what was read.
-                truncated = True
-            headers = {name.lower(): value for name, value in response.headers.items()}
+                body.finish()
+            answer = {name.lower(): value for name, value in response.headers.items()}
             return Response(
                 status_code=response.status_code,
-                headers=headers,
-                body=b"".join(chunks).decode("utf-8", errors="replace"),
-                truncated=truncated,
+                headers=answer,
+                body=b"".join(body.chunks).decode("utf-8", errors="replace"),
+                truncated=body.truncated,
                 error=None,
                 duration_ms=_ms(started),
-                retry_after=headers.get("retry-after"),
+                retry_after=answer.get("retry-after"),
             )
 
     async def aclose(self) -> None:
@@ -254,15 +267,62 @@ class Transport:
         )
 
 
-def _describe(exc: Exception) -> str:
-    # Exception texts can be long or span lines (chained causes); the log
-    # needs a short, one-line reason.
-    message = " ".join(str(exc).split())
-    reason = f"{type(exc).__name__}: {message}" if message else type(exc).__name__
-    return reason[:_MAX_ERROR_CHARS]
+class _BoundedBody:
+    """At most ``limit`` bytes of an answer's body, decoded as it arrives.
+
+    A ``gzip`` or ``deflate`` body (sent although we asked for ``identity``)
+    is inflated with an output bound, so memory stays within the limit
+    whatever the compression ratio; other encodings are kept as sent.
+    """
+
+    def __init__(self, limit: int, encoding: str | None) -> None:
+        self.limit = limit
+        self.chunks: list[bytes] = []
+        self.size = 0
+        self.truncated = False
+        coding = (encoding or "").strip().lower()
+        wbits = {"gzip": 16 + zlib.MAX_WBITS, "x-gzip": 16 + zlib.MAX_WBITS}.get(coding)
+        if coding == "deflate":
+            wbits = zlib.MAX_WBITS
+        self._inflate = zlib.decompressobj(wbits) if wbits is not None else None
+
+    def feed(self, raw: bytes) -> bool:
+        """Take one raw chunk; False once the limit is passed (stop reading)."""
+        room = self.limit - self.size
+        if self._inflate is None:
+            data = raw[: room + 1]
+        else:
+            try:
+                # One byte past the room tells that there is more than the limit.
+                data = self._inflate.decompress(raw, room + 1)
+            except zlib.error:
+                # The status arrived and is what counts; keep what was read.
+                self.truncated = True
+                return False
+        return self._keep(data)
+
+    def finish(self) -> None:
+        """Take what the decoder still holds once the body has ended."""
+        if self._inflate is not None and not self.truncated:
+            try:
+                self._keep(self._inflate.flush(self.limit - self.size + 1))
+            except zlib.error:
+                self.truncated = True
+
+    def _keep(self, data: bytes) -> bool:
+        room = self.limit - self.size
+        if len(data) > room:
+            self.truncated = True
+            data = data[:room]
+        if data:
+            self.chunks.append(data)
+            self.size += len(data)
+        return not self.truncated
 
 
-def _failure(error: str, started: float) -> Response:
+def failure(error: str, started: float) -> Response:
+    """A :class:`Response` for an attempt that got no answer, timed from
+    ``started`` (a :func:`time.perf_counter` reading)."""
     return Response(None, {}, "", False, error, _ms(started))
 
 

@@ -4,21 +4,28 @@ from __future__ import annotations
 
 import json
 import re
+import unicodedata
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
+
+import httpx
 
 from producer.errors import ValidationError
 
 __all__ = [
+    "MAX_JSON_DEPTH",
     "MAX_URL_LENGTH",
     "RESERVED_HEADERS",
+    "RESERVED_HEADER_PREFIXES",
     "validate_aware",
     "validate_headers",
+    "validate_json",
     "validate_metadata",
     "validate_positive",
     "validate_tenant",
+    "validate_text",
     "validate_url",
     "validate_version",
 ]
@@ -26,7 +33,32 @@ __all__ = [
 MAX_URL_LENGTH = 2048
 MAX_HEADERS = 20
 MAX_HEADER_VALUE = 4096
-RESERVED_HEADERS = frozenset({"content-type", "user-agent", "host", "content-length"})
+MAX_JSON_DEPTH = 64
+"""How deeply JSON taken in may nest (objects and arrays): far beyond any real
+payload, and far below where serialisers and parsers give up on recursion."""
+RESERVED_HEADERS = frozenset(
+    {
+        # What the sender states about the body and itself.
+        "content-type",
+        "content-encoding",
+        "user-agent",
+        # Framing and connection handling: a custom value would let a tenant
+        # smuggle a second request or desynchronise the connection.
+        "host",
+        "content-length",
+        "transfer-encoding",
+        "connection",
+        "keep-alive",
+        "upgrade",
+        "expect",
+        "te",
+        "trailer",
+        "accept-encoding",
+    }
+)
+RESERVED_HEADER_PREFIXES = ("webhook-", "svix-", "proxy-")
+"""Signature headers (``webhook-*`` and their ``svix-*`` aliases) and the
+hop-by-hop ``proxy-*`` headers."""
 _TOKEN = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
 _TENANT = re.compile(r"^[A-Za-z0-9_.:\-]{1,128}$")
 _SENSITIVE = ("authorization", "cookie", "token", "key", "secret", "password")
@@ -54,6 +86,12 @@ def validate_url(url: Any, *, https_only: bool = False) -> str:
         raise ValidationError.for_field("url", "must not contain credentials")
     if port == 0:
         raise ValidationError.for_field("url", "port 0 is not allowed")
+    try:
+        # The delivery sends through httpx, which IDNA-encodes the host: a
+        # host it cannot encode would fail every attempt, so refuse it now.
+        httpx.URL(url)
+    except httpx.InvalidURL as exc:
+        raise ValidationError.for_field("url", f"the host cannot be encoded: {exc}") from exc
     return url
 
 
@@ -71,16 +109,27 @@ def validate_headers(headers: Any) -> dict[str, str]:
         if not isinstance(name, str) or not _TOKEN.match(name):
             raise ValidationError.for_field(field, "is not a valid header name")
         lower = name.lower()
-        if lower in RESERVED_HEADERS or lower.startswith(("webhook-", "svix-")):
+        if lower in RESERVED_HEADERS or lower.startswith(RESERVED_HEADER_PREFIXES):
             raise ValidationError.for_field(field, "is set by the sender and cannot be overridden")
         if not isinstance(value, str):
             raise ValidationError.for_field(field, "must be a string")
-        if len(value) > MAX_HEADER_VALUE or any(ch in value for ch in "\r\n\0"):
-            raise ValidationError.for_field(
-                field, f"must be at most {MAX_HEADER_VALUE} characters without CR, LF or NUL"
-            )
+        _check_header_value(field, value)
         result[name] = value
     return result
+
+
+def _check_header_value(field: str, value: str) -> None:
+    """Refuse a value now that would fail, or be rewritten, on every attempt."""
+    if len(value) > MAX_HEADER_VALUE:
+        raise ValidationError.for_field(field, f"must be at most {MAX_HEADER_VALUE} characters")
+    if any(unicodedata.category(ch) == "Cc" for ch in value):
+        raise ValidationError.for_field(field, "must not contain control characters")
+    if not value.isascii():
+        # httpx encodes header values as ASCII: anything else cannot be sent.
+        raise ValidationError.for_field(field, "must be ASCII")
+    if value != value.strip(" "):
+        # HTTP strips them on the receiving side, so the value would not arrive as given.
+        raise ValidationError.for_field(field, "must not start or end with a space")
 
 
 def is_sensitive_header(name: str) -> bool:
@@ -100,6 +149,7 @@ def validate_metadata(metadata: Any, *, max_bytes: int) -> dict[str, Any]:
         return {}
     if not isinstance(metadata, Mapping):
         raise ValidationError.for_field("metadata", "must be an object")
+    validate_json(metadata, "metadata")
     try:
         size = len(json.dumps(metadata, separators=(",", ":")).encode())
     except (TypeError, ValueError) as exc:
@@ -137,7 +187,51 @@ def validate_positive(value: Any, field: str, *, maximum: float) -> float | None
 
 
 def validate_aware(value: datetime | None, field: str) -> datetime | None:
-    """None, or a datetime that carries a timezone."""
-    if value is not None and value.tzinfo is None:
+    """None, or a datetime that carries a timezone and exists in UTC (years
+    1-9999 once its offset is applied: ``9999-12-31T23:59-23:59`` does not)."""
+    if value is None:
+        return None
+    if value.tzinfo is None or value.utcoffset() is None:
         raise ValidationError.for_field(field, "must carry a timezone (UTC)")
+    try:
+        value.astimezone(UTC)
+    except OverflowError:
+        raise ValidationError.for_field(
+            field, "is out of range: it must fall within the years 1-9999 in UTC"
+        ) from None
+    return value
+
+
+def validate_text(value: Any, field: str) -> Any:
+    """``value`` unchanged, unless it is a string holding a NUL character.
+
+    PostgreSQL text columns refuse NUL while SQLite keeps it, so it is refused
+    here, the same on both databases."""
+    if isinstance(value, str) and "\x00" in value:
+        raise ValidationError.for_field(field, "must not contain NUL characters")
+    return value
+
+
+def validate_json(value: Any, field: str, *, max_depth: int = MAX_JSON_DEPTH) -> Any:
+    """``value`` unchanged if it nests objects and arrays at most ``max_depth``
+    deep and no string or key in it holds a NUL character.
+
+    Deeper documents are stored fine but cannot be read back by serialisers
+    with recursion limits; NUL is refused by PostgreSQL's JSON and text types.
+    Walked with an explicit stack, so a hostile document cannot exhaust
+    Python's recursion limit here either."""
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, str):
+            validate_text(item, field)
+        elif isinstance(item, Mapping | list | tuple):
+            if depth >= max_depth:
+                raise ValidationError.for_field(
+                    field, f"must not nest objects and arrays more than {max_depth} levels deep"
+                )
+            children = item.items() if isinstance(item, Mapping) else enumerate(item)
+            for key, child in children:
+                validate_text(key, field)
+                stack.append((child, depth + 1))
     return value

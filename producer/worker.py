@@ -15,7 +15,7 @@ import logging
 import os
 import socket
 import threading
-from collections import defaultdict, deque
+from collections import Counter, defaultdict, deque
 from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -33,7 +33,7 @@ from tenacity import (
 )
 
 from producer.context import Context
-from producer.delivery import DeliveryResult, deliver
+from producer.delivery import DeliveryResult, deliver, failed_attempt
 from producer.endpoints import live_secrets
 from producer.health import is_probing
 from producer.ids import new_id
@@ -101,6 +101,11 @@ class Worker:
         self._failures: dict[str, int] = {}
         # Leased deliveries held at once (queued + in flight).
         self._max_leased = PREFETCH_ROUNDS * settings.worker_concurrency
+        # Slots one tenant may hold, and deliveries it may have leased: the
+        # rest of the slots and of the lease budget stay for other tenants.
+        self._tenant_slots = max(1, int(settings.worker_tenant_share * settings.worker_concurrency))
+        self._tenant_in_flight: Counter[str] = Counter()
+        self._heartbeat_task: asyncio.Task[None] | None = None
         # One thread for all of this worker's database work: claims and
         # records never wait on each other's locks (SQLite has one writer).
         self._db_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="webhooks-db")
@@ -128,6 +133,7 @@ class Worker:
             if self.ctx.queue.row_locks
             else None
         )
+        self._heartbeat_task = asyncio.create_task(self._heartbeat(), name="webhooks-heartbeat")
         try:
             await self._db(reclaim_expired_leases, self.ctx)
             await self._loop()
@@ -159,6 +165,22 @@ class Worker:
                     async for _ in conn.notifies():
                         self._signal.set()
 
+    async def _heartbeat(self) -> None:
+        """Renew this worker's leases while it lives: a lease that stops being
+        renewed marks a dead worker, whose deliveries other workers take over."""
+        while True:
+            await asyncio.sleep(self.settings.lease_seconds / 4)
+            try:
+                # Its own thread: a renewal never waits behind claims and records.
+                await asyncio.to_thread(self._renew_leases)
+            except Exception:
+                log.exception("renewing leases failed; trying again at the next beat")
+
+    def _renew_leases(self) -> int:
+        until = self.ctx.clock() + timedelta(seconds=self.settings.lease_seconds)
+        with self.ctx.store.transaction() as s:
+            return self.ctx.queue.renew_leases(s, self.owner, until)
+
     # -- claiming ------------------------------------------------------------------
 
     async def _loop(self) -> None:
@@ -169,10 +191,16 @@ class Worker:
             claimed: list[Job] = []
             if requested > 0:
                 self._signal.clear()
-                claimed, caps = await self._db(self._claim, requested, self._local_busy())
+                claimed, caps = await self._db(
+                    self._claim, requested, self._local_busy(), self._local_tenants()
+                )
                 self._caps.update(caps)
+                held = self._held()
                 for job in claimed:
-                    self._queues[job.endpoint_id].append(job)
+                    # A lease that lapsed under load may have come back to us:
+                    # the delivery is sent once, by the job already held.
+                    if job.delivery_id not in held:
+                        self._queues[job.endpoint_id].append(job)
                 self._dispatch()
             if requested > 0 and len(claimed) >= requested:
                 continue  # more may be due right now
@@ -187,6 +215,18 @@ class Worker:
             busy[endpoint_id] = busy.get(endpoint_id, 0) + len(slots)
         return busy
 
+    def _held(self) -> set[str]:
+        """The deliveries this worker holds, queued or in flight."""
+        held = {job.delivery_id for queue in self._queues.values() for job in queue}
+        held.update(job.delivery_id for job, _ in self._tasks.values())
+        return held
+
+    def _local_tenants(self) -> Counter[str]:
+        """Deliveries this worker holds per tenant (a snapshot for the claim)."""
+        held = Counter(job.tenant for queue in self._queues.values() for job in queue)
+        held.update(job.tenant for job, _ in self._tasks.values())
+        return held
+
     def _leased_total(self) -> int:
         return len(self._tasks) + sum(len(q) for q in self._queues.values())
 
@@ -196,12 +236,17 @@ class Worker:
             return 1
         return max_in_flight or self.settings.max_in_flight_per_endpoint
 
-    def _claim(self, limit: int, local: dict[str, int]) -> tuple[list[Job], dict[str, int]]:
-        """Lease due deliveries, a few rounds of each endpoint's in-flight cap.
+    def _claim(
+        self, limit: int, local: dict[str, int], tenants: Counter[str]
+    ) -> tuple[list[Job], dict[str, int]]:
+        """Lease due deliveries, a few rounds of each endpoint's in-flight cap
+        and of each tenant's share of the slots.
 
         Leasing a little ahead of the cap lets one claim feed many requests
         (a transaction per delivery would halve throughput), while bounding
-        how long a leased delivery can wait in memory.
+        how long a leased delivery can wait in memory. A tenant's deliveries
+        are not leased past what its share can send soon, so a tenant whose
+        endpoints hang cannot fill the worker with work it cannot start.
         """
         store, queue = self.ctx.store, self.ctx.queue
         now = self.ctx.clock()
@@ -209,50 +254,58 @@ class Worker:
             # An endpoint is served by one worker at a time: whoever holds
             # leases on it keeps it. In-flight caps, FIFO order and rate limits
             # then hold across all workers without a database write per request.
-            others = queue.sending_counts(s, exclude_owner=self.owner)
+            others = queue.sending_counts(s, exclude_owner=self.owner, now=now)
             limits = queue.endpoint_limits(s, list(local))
             full = [
                 e for e, n in local.items() if n >= self._prefetch(self._cap(*limits.get(e, _GONE)))
             ]
-            rows = queue.due_candidates(s, now=now, limit=limit, exclude_endpoints=[*others, *full])
+            tenant_budget = PREFETCH_ROUNDS * self._tenant_slots
+            rows = queue.due_candidates(
+                s,
+                now=now,
+                limit=limit,
+                exclude_endpoints=[*others, *full],
+                exclude_tenants=[t for t, n in tenants.items() if n >= tenant_budget],
+            )
             if rows and queue.row_locks:
                 # Two workers may both have seen an endpoint as free: lock the
                 # endpoint rows (skipping ones another claim holds) and look
                 # again, now that every earlier claim has committed.
                 mine = queue.lock_endpoints(s, {r.endpoint_id for r in rows})
-                mine -= queue.endpoints_leased_by_others(s, mine, owner=self.owner)
+                mine -= queue.endpoints_leased_by_others(s, mine, owner=self.owner, now=now)
                 rows = [r for r in rows if r.endpoint_id in mine]
             busy: defaultdict[str, int] = defaultdict(int, local)
+            tenant_busy = Counter(tenants)
             heads = queue.fifo_heads(s, list({r.endpoint_id for r in rows if r.ordering == "fifo"}))
             chosen: list[str] = []
             caps: dict[str, int] = {}
-            lease_for: dict[str, float] = {}
             for row in rows:
                 cap = self._cap(row.max_in_flight, row.ordering, row.consecutive_failures)
                 if busy[row.endpoint_id] >= self._prefetch(cap):
                     continue
+                if tenant_busy[row.tenant] >= tenant_budget:
+                    continue
                 if row.ordering == "fifo" and heads.get(row.endpoint_id) != row.id:
                     continue
                 busy[row.endpoint_id] += 1
+                tenant_busy[row.tenant] += 1
                 chosen.append(row.id)
                 caps[row.endpoint_id] = cap
-                timeout = row.timeout_seconds or self.settings.request_timeout
-                # The lease must outlive the wait in the local queue (a few rounds
-                # of requests) plus the request itself, or another worker
-                # would send the delivery again while it is still in our hands.
-                lease_for[row.id] = max(
-                    self.settings.lease_seconds, timeout * (PREFETCH_ROUNDS + 1) + 5
-                )
-            for seconds in set(lease_for.values()):
-                ids = [d for d, v in lease_for.items() if v == seconds]
+            # A short lease, renewed by the heartbeat for as long as this worker
+            # lives (however long the deliveries wait here or their requests
+            # take): a worker that dies stops holding its endpoints soon.
+            if chosen:
                 queue.mark_sending(
                     s,
-                    ids,
+                    chosen,
                     owner=self.owner,
-                    lease_expires_at=now + timedelta(seconds=seconds),
+                    lease_expires_at=now + timedelta(seconds=self.settings.lease_seconds),
                     now=now,
                 )
-            return queue.jobs(s, chosen, partial(live_secrets, self.ctx, now)), caps
+            jobs = queue.jobs(
+                s, chosen, partial(live_secrets, self.ctx, now), self.ctx.secret_box.open
+            )
+            return jobs, caps
 
     @staticmethod
     def _prefetch(cap: int) -> int:
@@ -261,14 +314,19 @@ class Worker:
     # -- sending -------------------------------------------------------------------
 
     def _dispatch(self) -> None:
-        """Start queued deliveries while their endpoints have free slots."""
+        """Start queued deliveries while their endpoints and tenants have free slots."""
         limit = self.settings.worker_concurrency
         for endpoint_id in list(self._queues):
             queue = self._queues[endpoint_id]
             cap = self._caps.get(endpoint_id, 1)
             if self._failures.get(endpoint_id, 0) >= self.rules.probe_after_failures:
                 cap = 1  # started failing since the claim: probe, do not hammer
-            while queue and len(self._in_flight[endpoint_id]) < cap and len(self._tasks) < limit:
+            while (
+                queue
+                and len(self._in_flight[endpoint_id]) < cap
+                and len(self._tasks) < limit
+                and self._tenant_in_flight[queue[0].tenant] < self._tenant_slots
+            ):
                 self._start(queue.popleft())
             if not queue:
                 del self._queues[endpoint_id]
@@ -277,13 +335,17 @@ class Worker:
         used = self._in_flight[job.endpoint_id]
         index = next(i for i in range(len(used) + 1) if i not in used)
         used.add(index)
+        self._tenant_in_flight[job.tenant] += 1
         slot = _Slot(job.endpoint_id, index)
         task = asyncio.create_task(self._send(job, slot))
         self._tasks[task] = (job, slot)
         task.add_done_callback(self._finished)
 
     def _finished(self, task: asyncio.Task[None]) -> None:
-        _, slot = self._tasks.pop(task)
+        job, slot = self._tasks.pop(task)
+        self._tenant_in_flight[job.tenant] -= 1
+        if not self._tenant_in_flight[job.tenant]:
+            del self._tenant_in_flight[job.tenant]
         self._in_flight[slot.endpoint_id].discard(slot.index)
         if not self._in_flight[slot.endpoint_id]:
             del self._in_flight[slot.endpoint_id]
@@ -294,11 +356,17 @@ class Worker:
             log.error("delivery task failed", exc_info=task.exception())
 
     async def _send(self, job: Job, slot: _Slot) -> None:
-        if job.rate_limit_per_second:
-            await self._rate_limit(job.endpoint_id, job.rate_limit_per_second)
-        result = await deliver(
-            self.ctx, self.transport, job, pool_key=f"{slot.endpoint_id}#{slot.index}"
-        )
+        try:
+            if job.rate_limit_per_second:
+                await self._rate_limit(job.endpoint_id, job.rate_limit_per_second)
+            result = await deliver(
+                self.ctx, self.transport, job, pool_key=f"{slot.endpoint_id}#{slot.index}"
+            )
+        except Exception as exc:
+            # Every leased delivery ends in a recorded outcome; an unrecorded
+            # one would stay `sending` and fail again after every lease.
+            log.exception("delivery %s failed outside its attempt", job.delivery_id)
+            result = failed_attempt(self.ctx, job, exc)
         if result.decision.action == "succeeded":
             self._failures.pop(job.endpoint_id, None)
         elif job.trigger != "test":
@@ -338,10 +406,33 @@ class Worker:
         if not self._results:
             return
         batch, self._results = self._results, []
-        await self._db(self.outcomes.record, batch, self.owner)
+        try:
+            await self._db(self.outcomes.record, batch, self.owner)
+        except Exception:
+            log.exception("recording %d results failed; recording them one by one", len(batch))
+            for result in batch:
+                await self._record_alone(result)
         self.delivered += len(batch)
         if any(self._caps.get(r.job.endpoint_id) == 1 for r in batch):
             self._signal.set()  # the next one in line can be claimed now
+
+    async def _record_alone(self, result: DeliveryResult) -> None:
+        """Record one result whose batch failed. Should the result itself be
+        what the database refuses, its attempt is recorded as an internal
+        error (retried on the schedule); failing that, the delivery is given
+        back to the queue: a live worker's heartbeat would otherwise keep
+        renewing the lease of a delivery it no longer tracks."""
+        try:
+            await self._db(self.outcomes.record, [result], self.owner)
+            return
+        except Exception as exc:
+            log.exception("recording the attempt of %s failed", result.job.delivery_id)
+            fallback = failed_attempt(self.ctx, result.job, exc)
+        try:
+            await self._db(self.outcomes.record, [fallback], self.owner)
+        except Exception:
+            log.exception("giving %s back to the queue unrecorded", result.job.delivery_id)
+            await self._db(release_deliveries, self.ctx, [result.job.delivery_id], self.owner)
 
     # -- shutdown ------------------------------------------------------------------
 
@@ -354,6 +445,11 @@ class Worker:
             task.cancel()
         if unfinished:
             await asyncio.gather(*(t for t, _ in unfinished), return_exceptions=True)
+        # Leases are renewed until the last request ended; what is left is
+        # released below or recorded.
+        if self._heartbeat_task is not None:
+            self._heartbeat_task.cancel()
+            await asyncio.gather(self._heartbeat_task, return_exceptions=True)
         recorder.cancel()
         await asyncio.gather(recorder, return_exceptions=True)
         await self._flush()

@@ -51,6 +51,26 @@ def test_a_body_that_is_not_json_is_400(api):
     assert_error(response, 400, "bad_request")
 
 
+@pytest.mark.parametrize("content_type", [None, "text/plain", "application/x-www-form-urlencoded"])
+def test_a_json_body_sent_as_another_type_is_400_saying_so(api, content_type):
+    headers = {"content-type": content_type} if content_type else {}
+    body = b'{"url": "https://r.example/h"}'
+    response = api.admin.post("/v1/endpoints", content=body, headers=headers)
+    error = assert_error(response, 400, "bad_request")
+    assert "Content-Type: application/json" in error["message"]
+    assert (content_type or "no Content-Type") in error["message"]
+    assert api.admin.get("/v1/endpoints").json()["data"] == []
+
+
+@pytest.mark.parametrize("path", ["/", "/v1"])
+def test_the_root_and_v1_link_to_the_api_docs_and_ui(api, path):
+    response = api.anonymous.get(path)
+    assert response.status_code == 200
+    links = response.json()
+    assert links["docs"].endswith("/docs") and links["ui"].endswith("/ui")
+    assert links["api"].endswith("/v1") and api.anonymous.get(links["docs"]).status_code == 200
+
+
 def test_validation_errors_name_every_bad_field(api):
     response = api.admin.post(
         "/v1/endpoints", json={"url": 5, "ordering": "lifo", "max_in_flight": "many"}

@@ -11,10 +11,11 @@ import time
 import httpx
 import pytest
 from click.testing import CliRunner
+from standardwebhooks.webhooks import Webhook
 
 from producer import Producer
 from producer.cli import main
-from producer.signing import build_headers, generate_secret
+from producer.signing import build_headers, generate_secret, validate_secret
 from tests.helpers.processes import free_port, running
 from tests.helpers.waiting import wait_for_value
 
@@ -230,3 +231,44 @@ def test_worker_metrics_port_in_use_is_one_line(tmp_path):
         .splitlines()[-1]
         .startswith(f"error: cannot serve metrics on 127.0.0.1:{port}")
     )
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["endpoints", "list"],
+        ["endpoints", "add", "https://r.example/h"],
+        ["keys", "create"],
+        ["send", "a.b", "--data", "{}"],
+        ["secrets", "reencrypt"],
+    ],
+)
+def test_commands_refuse_a_missing_database_and_create_nothing(tmp_path, args):
+    missing = tmp_path / "mistyped" / "webhooks.db"
+    result = CliRunner().invoke(main, ["--database-url", f"sqlite:///{missing}", *args])
+    assert result.exit_code == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"error: no database at {missing}")
+    assert "webhooks db upgrade" in lines[0]
+    assert not missing.parent.exists()
+
+
+def test_db_upgrade_creates_the_database_the_others_then_use(tmp_path):
+    path = tmp_path / "new" / "webhooks.db"
+    url = ["--database-url", f"sqlite:///{path}"]
+    assert CliRunner().invoke(main, [*url, "db", "upgrade"]).exit_code == 0
+    assert path.is_file()
+    listed = CliRunner().invoke(main, [*url, "endpoints", "list"])
+    assert listed.exit_code == 0 and listed.output.strip() == "no endpoints"
+
+
+@pytest.mark.parametrize(("scheme", "prefix"), [("v1", "whsec_"), ("v1a", "whsk_")])
+def test_secrets_generate_prints_a_valid_signing_secret(scheme, prefix):
+    result = CliRunner().invoke(main, ["secrets", "generate", "--scheme", scheme])
+    secret = result.stdout.strip()
+    assert result.exit_code == 0 and secret.startswith(prefix) and "\n" not in secret
+    validate_secret(secret, scheme)
+    if scheme == "v1":
+        # A receiver's own library accepts it and verifies what we sign with it.
+        body, headers = b"{}", build_headers([secret], "msg_1", int(time.time()), b"{}")
+        Webhook(secret).verify(body, headers)

@@ -9,6 +9,7 @@ were in flight at the kill (leased, status ``sending``) may arrive twice.
 from __future__ import annotations
 
 import signal
+import time
 from collections import Counter
 
 import pytest
@@ -46,8 +47,13 @@ def test_sigkill_mid_run_loses_nothing_and_repeats_only_in_flight(database_url, 
     in_flight = _message_ids(producer, status="sending")
     assert in_flight, "nothing was in flight at the kill"
 
+    started = time.monotonic()
     second = start_worker(database_url)
     try:
+        # The dead worker's leases stop being renewed: they hold its endpoints
+        # back only until they expire, not for the requests' timeouts.
+        resumed = receiver.wait_for(received_at_kill + 1, timeout=60)[received_at_kill]
+        assert resumed.at - started < 15, "delivery did not resume soon after the restart"
         wait_until(
             lambda: (
                 producer.list_deliveries(status="succeeded", limit=1).data

@@ -7,7 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Body, Depends, Query
 
-from api.dependencies import Caller, LogFiltersDep, ProducerDep
+from api.dependencies import Caller, EdgeChecks, LogFiltersDep, ProducerDep
 from api.errors import route_errors
 from api.schemas.common import PageOut
 from api.schemas.deliveries import AttemptOut, DeliveryOut, RetryRequest
@@ -15,7 +15,7 @@ from producer.types import DeliveryStatus
 
 __all__ = ["router"]
 
-router = APIRouter(prefix="/v1/deliveries", tags=["deliveries"])
+router = APIRouter(prefix="/v1/deliveries", tags=["deliveries"], dependencies=[EdgeChecks])
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,16 @@ from typing import Annotated
 
 from fastapi import APIRouter, Body, Response
 
-from api.dependencies import Caller, Cursor, Limit, ProducerDep, Since, TenantFilter, Until
+from api.dependencies import (
+    Caller,
+    Cursor,
+    EdgeChecks,
+    Limit,
+    ProducerDep,
+    Since,
+    TenantFilter,
+    Until,
+)
 from api.errors import route_errors
 from api.schemas.common import PageOut
 from api.schemas.endpoints import (
@@ -27,7 +36,7 @@ from producer.types import EndpointStatus
 
 __all__ = ["router"]
 
-router = APIRouter(prefix="/v1/endpoints", tags=["endpoints"])
+router = APIRouter(prefix="/v1/endpoints", tags=["endpoints"], dependencies=[EdgeChecks])
 
 
 @router.post("", status_code=201, responses=route_errors(400, 413), summary="Register an endpoint")

@@ -8,14 +8,14 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response
 
-from api.dependencies import Admin, Caller, Cursor, Limit, ProducerDep
+from api.dependencies import Admin, Caller, Cursor, EdgeChecks, Limit, ProducerDep
 from api.errors import route_errors
 from api.schemas.common import PageOut
 from api.schemas.event_types import EventTypeCreate, EventTypeOut, EventTypeUpdate
 
 __all__ = ["router"]
 
-router = APIRouter(prefix="/v1/event-types", tags=["event types"])
+router = APIRouter(prefix="/v1/event-types", tags=["event types"], dependencies=[EdgeChecks])
 
 
 @router.post(

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Header
 
-from api.dependencies import Caller, LogFiltersDep, ProducerDep
+from api.dependencies import Caller, EdgeChecks, LogFiltersDep, ProducerDep
 from api.errors import route_errors
 from api.schemas.common import PageOut
 from api.schemas.deliveries import DeliveryOut
@@ -15,7 +15,7 @@ from producer.errors import ValidationError
 
 __all__ = ["router"]
 
-router = APIRouter(prefix="/v1/messages", tags=["messages"])
+router = APIRouter(prefix="/v1/messages", tags=["messages"], dependencies=[EdgeChecks])
 
 
 @router.post("", status_code=202, responses=route_errors(400, 409, 413), summary="Send an event")

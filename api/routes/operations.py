@@ -6,13 +6,13 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from api.dependencies import ProducerDep
+from api.dependencies import EdgeChecks, ProducerDep
 from api.schemas.operations import HealthOut
 from producer.metrics import Metrics
 
 __all__ = ["router"]
 
-router = APIRouter(tags=["operations"])
+router = APIRouter(tags=["operations"], dependencies=[EdgeChecks])
 
 
 @router.get(
@@ -43,3 +43,17 @@ def metrics(request: Request) -> Response:
     """Prometheus text exposition of this app's registry. No key needed."""
     app_metrics: Metrics = request.app.state.metrics
     return Response(generate_latest(app_metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+
+@router.get("/", include_in_schema=False)
+@router.get("/v1", include_in_schema=False)
+def index(request: Request) -> dict[str, str]:
+    """Where things are, for whoever opens the service's address first."""
+    base = str(request.base_url).rstrip("/")
+    return {
+        "api": f"{base}/v1",
+        "docs": f"{base}/docs",
+        "openapi": f"{base}/openapi.json",
+        "ui": f"{base}/ui",
+        "health": f"{base}/v1/health",
+    }

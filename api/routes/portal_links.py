@@ -17,7 +17,7 @@ from typing import Annotated, Protocol
 
 from fastapi import APIRouter, Depends, Request
 
-from api.dependencies import Admin
+from api.dependencies import Admin, EdgeChecks
 from api.errors import route_errors
 from api.schemas.portal_links import PortalLinkRequest, PortalLinkResponse
 from producer.payloads import format_timestamp
@@ -25,7 +25,7 @@ from producer.producer import Producer
 
 __all__ = ["PortalLinkSigner", "PortalLinks", "router"]
 
-router = APIRouter(tags=["portal"])
+router = APIRouter(tags=["portal"], dependencies=[EdgeChecks])
 
 
 class PortalLinkSigner(Protocol):

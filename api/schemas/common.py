@@ -7,16 +7,20 @@ Every timestamp goes out as RFC 3339 UTC with milliseconds
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any, Generic, Self, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
+from producer.errors import ValidationError
 from producer.payloads import format_timestamp
 from producer.types import Page
+from producer.validation import validate_json
 
 __all__ = [
+    "READ_DEPTH",
     "TS_EXAMPLE",
     "Changes",
     "ErrorBody",
@@ -26,6 +30,7 @@ __all__ = [
     "PageOut",
     "RequestBody",
     "example",
+    "readable_json",
 ]
 
 ItemT = TypeVar("ItemT")
@@ -40,9 +45,24 @@ def example(value: dict[str, Any]) -> ConfigDict:
 
 
 class RequestBody(BaseModel):
-    """Request bodies reject unknown fields, so a typo is a 422 naming it."""
+    """Request bodies reject unknown fields, so a typo is a 422 naming it.
+
+    Every field, whatever its type, is checked as JSON first: nested at most
+    ``MAX_JSON_DEPTH`` levels and without NUL characters (which PostgreSQL
+    refuses and SQLite keeps), so each body answers the same on both
+    databases and whatever is stored can be read back.
+    """
 
     model_config = ConfigDict(extra="forbid")
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _storable(cls, value: Any, info: ValidationInfo) -> Any:
+        try:
+            return validate_json(value, info.field_name or "body")
+        except ValidationError as exc:
+            # A ValueError becomes pydantic's 422 naming ``body.<field>``.
+            raise ValueError(exc.details[0]["message"]) from None
 
 
 class Changes(RequestBody):
@@ -74,7 +94,35 @@ class LibraryView(BaseModel):
 
 
 def _wire(value: Any) -> Any:
-    return format_timestamp(value) if isinstance(value, datetime) else value
+    if isinstance(value, datetime):
+        return format_timestamp(value)
+    return readable_json(value) if isinstance(value, dict | list) else value
+
+
+READ_DEPTH = 128
+"""How deeply a stored JSON value is returned as JSON: twice the input limit
+(``MAX_JSON_DEPTH``), so whatever is accepted today reads back unchanged, and
+well below the ~255 levels where response serialisation gives up."""
+
+
+def readable_json(value: Any, depth: int = 0) -> Any:
+    """A stored JSON value as it can be serialised in a response.
+
+    Rows written before input depth was limited may nest deeper than any
+    serialiser allows; past :data:`READ_DEPTH` levels the rest of such a
+    value is returned as its JSON text, so the row stays readable (and nothing is lost) instead of
+    failing every list that contains it.
+    """
+    if not isinstance(value, dict | list):
+        return value
+    if depth >= READ_DEPTH:
+        try:
+            return json.dumps(value, separators=(",", ":"))
+        except (RecursionError, TypeError, ValueError):
+            return "[too deeply nested to show]"
+    if isinstance(value, dict):
+        return {key: readable_json(child, depth + 1) for key, child in value.items()}
+    return [readable_json(child, depth + 1) for child in value]
 
 
 # -- errors and pages ----------------------------------------------------------

@@ -6,7 +6,7 @@ from typing import Any
 
 from pydantic import Field
 
-from api.schemas.common import TS_EXAMPLE, LibraryView, RequestBody, example
+from api.schemas.common import TS_EXAMPLE, LibraryView, RequestBody, example, readable_json
 from producer.types import Message
 
 __all__ = ["MessageCreate", "MessageDetailOut", "MessageOut", "ResendRequest"]
@@ -82,7 +82,7 @@ class MessageDetailOut(MessageOut):
     @classmethod
     def fields_of(cls, value: Message) -> dict[str, Any]:
         """The response fields of a library message, its envelope decoded."""
-        return {**super().fields_of(value), "payload": value.envelope}
+        return {**super().fields_of(value), "payload": readable_json(value.envelope)}
 
 
 class ResendRequest(RequestBody):

@@ -8,6 +8,7 @@ from typing import Annotated
 from urllib.parse import parse_qsl
 
 from fastapi import Depends, Query, Request
+from pydantic import AfterValidator
 
 from api.ui.rendering import UiError
 
@@ -23,8 +24,16 @@ __all__ = [
 
 _MAX_FORM_BYTES = 64 * 1024
 
-Text = Annotated[str | None, Query(max_length=200)]
-"""A query-string field of a page's filter form."""
+
+def _no_nul(value: str | None) -> str | None:
+    # PostgreSQL refuses NUL where SQLite finds nothing: refused on both.
+    if value is not None and "\x00" in value:
+        raise ValueError("must not contain NUL characters")
+    return value
+
+
+Text = Annotated[str | None, Query(max_length=200), AfterValidator(_no_nul)]
+"""A query-string field of a page's filter form (never holding a NUL)."""
 
 
 async def form_fields(request: Request) -> dict[str, str]:
@@ -41,6 +50,9 @@ async def form_fields(request: Request) -> dict[str, str]:
         pairs = parse_qsl(bytes(body).decode(), keep_blank_values=True, max_num_fields=50)
     except (UnicodeDecodeError, ValueError):
         raise UiError(400, "Bad form", "The form could not be read.") from None
+    for name, value in pairs:
+        if "\x00" in name or "\x00" in value:
+            raise UiError(422, "Invalid input", f"{name}: must not contain NUL characters")
     return dict(pairs)
 
 
@@ -71,7 +83,13 @@ def parse_time(value: str | None, field: str) -> datetime | None:
         raise UiError(
             422, "Invalid input", f"{field}: {value!r} is not a date and time like 2026-11-22T10:00"
         ) from None
-    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+    try:
+        return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+    except OverflowError:
+        # 9999-12-31T23:59-23:59 is a valid string but no instant in UTC.
+        raise UiError(
+            422, "Invalid input", f"{field}: {value!r} falls outside the years 1-9999 in UTC"
+        ) from None
 
 
 def input_time(value: datetime) -> str:

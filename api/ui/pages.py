@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends
 
+from api.dependencies import EdgeChecks
 from api.ui import assets, deliveries, endpoints, messages, signin
 from api.ui.context import Ui
 from api.ui.sessions import LOGIN_COOKIE, SESSION_COOKIE, SESSION_LIFETIME
@@ -34,7 +35,7 @@ def create_ui_router(producer: Producer, *, secret: bytes | None = None) -> APIR
     when the process restarts).
     """
     ui = Ui(producer, Signer(resolve_secret(producer, secret)))
-    router = APIRouter(include_in_schema=False, dependencies=[Depends(ui.attach)])
+    router = APIRouter(include_in_schema=False, dependencies=[Depends(ui.attach), EdgeChecks])
     for module in (signin, assets, endpoints, deliveries, messages):
         router.include_router(module.router, prefix="/ui")
     return router
