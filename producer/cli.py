@@ -301,12 +301,24 @@ def _warn_if_unsealed(producer: Any) -> None:
         )
 
 
-def _configure_logging() -> None:
-    import logging
+def logging_options(func: F) -> F:
+    """``--log-level`` and ``--log-format`` of the commands that run the service."""
+    from producer.logs import LEVELS
 
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    func = click.option(
+        "--log-format",
+        type=click.Choice(["text", "json"]),
+        default="text",
+        show_default=True,
+        help="json: one JSON object per line (time, level, logger, message, exception).",
+    )(func)
+    return click.option(
+        "--log-level",
+        type=click.Choice(LEVELS, case_sensitive=False),
+        default="INFO",
+        show_default=True,
+        help="DEBUG also shows every request and scheduled job.",
+    )(func)
 
 
 @main.command("worker")
@@ -317,15 +329,19 @@ def _configure_logging() -> None:
     help="Serve this worker's Prometheus metrics at /metrics on this port.",
 )
 @click.option("--metrics-host", default="127.0.0.1", show_default=True)
+@logging_options
 @click.pass_context
 @one_line_errors
-def worker(ctx: click.Context, metrics_port: int | None, metrics_host: str) -> None:
+def worker(
+    ctx: click.Context, metrics_port: int | None, metrics_host: str, log_level: str, log_format: str
+) -> None:
     """Run the delivery worker only (stop with SIGTERM or Ctrl-C)."""
     import asyncio
 
+    from producer.logs import configure_logging
     from producer.service import run_worker_process, serve_metrics
 
-    _configure_logging()
+    configure_logging(log_level.upper(), log_format)
     producer = _producer(ctx, create=True)
     _warn_if_unsealed(producer)
     if metrics_port is not None:
@@ -340,15 +356,19 @@ def worker(ctx: click.Context, metrics_port: int | None, metrics_host: str) -> N
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=int)
 @click.option("--no-worker", is_flag=True, help="Serve the API only.")
+@logging_options
 @click.pass_context
 @one_line_errors
-def serve(ctx: click.Context, host: str, port: int, no_worker: bool) -> None:
+def serve(
+    ctx: click.Context, host: str, port: int, no_worker: bool, log_level: str, log_format: str
+) -> None:
     """Run the management API and a delivery worker in one process."""
     import asyncio
 
+    from producer.logs import configure_logging
     from producer.service import serve_forever
 
-    _configure_logging()
+    configure_logging(log_level.upper(), log_format)
     producer = _producer(ctx, create=True)
     _warn_if_unsealed(producer)
     if not producer.has_admin_key():

@@ -165,7 +165,12 @@ class DestinationPolicy:
             return
         why = self.reason(ip)
         if why is not None:
-            raise ValidationError.for_field("url", f"destination refused: {why}")
+            network = ipaddress.ip_network(f"{ip}/{ip.max_prefixlen}")
+            raise ValidationError.for_field(
+                "url",
+                f"destination refused: {why}; to deliver there, add its range to "
+                f"WEBHOOKS_ALLOWED_CIDRS (e.g. {network})",
+            )
 
     async def resolve(self, host: str, port: int) -> str:
         """The address to connect to for ``host``; raises BlockedDestination if

@@ -62,7 +62,10 @@ async def serve_forever(producer: Producer, *, host: str, port: int, worker: boo
             # its shutdown and kill the process before the worker finished.
             yield
 
-    server = Server(uvicorn.Config(app=create_app(producer), host=host, port=port))
+    # log_config=None: uvicorn's loggers go through the process's own
+    # handlers (text or JSON lines, see producer.logs) instead of its own.
+    config = uvicorn.Config(app=create_app(producer), host=host, port=port, log_config=None)
+    server = Server(config)
     stop = asyncio.Event()
 
     def shut_down() -> None:

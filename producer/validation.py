@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from producer.errors import ValidationError
+from producer.sealing import PREFIX as SEALED_PREFIX
 
 __all__ = [
     "MAX_JSON_DEPTH",
@@ -124,6 +125,10 @@ def _check_header_value(field: str, value: str) -> None:
         raise ValidationError.for_field(field, f"must be at most {MAX_HEADER_VALUE} characters")
     if any(unicodedata.category(ch) == "Cc" for ch in value):
         raise ValidationError.for_field(field, "must not contain control characters")
+    if value.startswith(SEALED_PREFIX):
+        # Values are sealed at rest; one that looks sealed could not be told
+        # apart from a sealed one when it is read back.
+        raise ValidationError.for_field(field, f"must not start with {SEALED_PREFIX!r}")
     if not value.isascii():
         # httpx encodes header values as ASCII: anything else cannot be sent.
         raise ValidationError.for_field(field, "must be ASCII")

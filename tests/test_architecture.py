@@ -45,7 +45,7 @@ LAYERS: list[tuple[str, set[str]]] = [
     ),
     ("worker side", {"delivery", "outcomes", "maintenance", "ping", "worker"}),
     ("facade", {"producer"}),
-    ("entry points", {"__init__", "metrics", "listen", "service", "cli"}),
+    ("entry points", {"__init__", "metrics", "listen", "logs", "service", "cli"}),
 ]
 # The command line and the service start the API; nothing else in producer/
 # may know it exists.

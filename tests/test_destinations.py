@@ -95,6 +95,18 @@ def test_ip_literal_urls_are_refused_at_registration(database_url, url):
     assert producer.list_endpoints().data == []
 
 
+@pytest.mark.parametrize(
+    ("url", "cidr"), [("http://10.0.0.1/h", "10.0.0.1/32"), ("http://[::1]:8080/h", "::1/128")]
+)
+def test_a_refused_destination_names_the_setting_that_opens_it(database_url, url, cidr):
+    producer = Producer(database_url, auto_migrate=True)
+    with pytest.raises(ValidationError) as info:
+        producer.create_endpoint(url)
+    assert f"add its range to WEBHOOKS_ALLOWED_CIDRS (e.g. {cidr})" in info.value.message
+    opened = Producer(database_url, auto_migrate=True, allowed_cidrs=[cidr])
+    assert opened.create_endpoint(url).url == url
+
+
 def test_https_only_refuses_plain_http(database_url):
     producer = Producer(database_url, auto_migrate=True, https_only=True)
     with pytest.raises(ValidationError, match="https"):

@@ -408,6 +408,7 @@ def test_headers_that_frame_or_sign_the_request_are_refused(name):
         ("\u2603", "ASCII"),
         (" padded", "space"),
         ("padded ", "space"),
+        ("enc:gAAAA", "must not start with 'enc:'"),
     ],
 )
 def test_header_values_that_cannot_be_sent_as_given_are_refused(value, why):
