@@ -124,15 +124,17 @@ def webhooks_service(
 def start_worker(database_url: str, **settings: str) -> subprocess.Popen[bytes]:
     """A ``webhooks worker`` process, allowed to deliver to 127.0.0.1.
 
-    Leases last 2 s and requests time out after 1 s, so that a killed worker's
-    deliveries come back soon; ``settings`` become ``WEBHOOKS_*`` variables
-    and override these. Its output is discarded.
+    Leases last 2 s without a heartbeat, so that a killed worker's deliveries
+    come back soon. Requests time out after 5 s: a test receiver sharing its
+    process with the test answers late under load, and an early timeout would
+    only add retries. ``settings`` become ``WEBHOOKS_*`` variables and
+    override these. Its output is discarded.
     """
     env = {
         **os.environ,
         "WEBHOOKS_DATABASE_URL": database_url,
         "WEBHOOKS_LEASE_SECONDS": "2",
-        "WEBHOOKS_REQUEST_TIMEOUT": "1",
+        "WEBHOOKS_REQUEST_TIMEOUT": "5",
         "WEBHOOKS_WORKER_POLL_INTERVAL": "0.1",
         "WEBHOOKS_ALLOWED_CIDRS": "127.0.0.0/8",
         **{f"WEBHOOKS_{k.upper()}": v for k, v in settings.items()},
