@@ -207,8 +207,10 @@ def disable(ctx: Context, endpoint_id: str, *, tenant: str | None, reason: str) 
 
     def change(_s: Session, row: EndpointRow, now: datetime) -> None:
         if row.status != "disabled":
-            disabled = replace(health_of(row), status="disabled", disabled_reason=reason)
-            set_health(row, replace(disabled, disabled_at=now), now)
+            state = health_of(row)
+            set_health(
+                row, replace(state, status="disabled", disabled_reason=reason, disabled_at=now), now
+            )
 
     return _change(ctx, endpoint_id, tenant, change)
 
