@@ -1,0 +1,5 @@
+"""``python -m producer.cli``: the ``webhooks`` command."""
+
+from producer.cli import main
+
+main()
