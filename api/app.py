@@ -6,16 +6,20 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import FileResponse, HTMLResponse
+from swagger_ui_bundle import swagger_ui_path
 
 from api.auth import Principal, current_principal
 from api.errors import install_error_handlers
 from api.limits import BodySizeLimit
-from api.routes import deliveries, endpoints, event_types, messages, operations
+from api.routes import deliveries, endpoints, event_types, filters, messages, operations
 from api.ui import create_portal_router, create_ui_router
 from producer import __version__
 from producer.metrics import Metrics
 from producer.producer import Producer
+from producer.tracing import instrument_app
 
 __all__ = ["BODY_LIMIT_FACTOR", "create_app", "openapi_document"]
 
@@ -23,6 +27,15 @@ BODY_LIMIT_FACTOR = 4
 """Request bodies above this many times ``max_payload_bytes`` are refused
 unread: the envelope limit applies to the data, and the rest of a request
 (other fields, JSON escaping) never needs this much room."""
+
+_DOCS_ASSETS = {
+    "swagger-ui-bundle.js": "text/javascript; charset=utf-8",
+    "swagger-ui.css": "text/css; charset=utf-8",
+    "favicon-32x32.png": "image/png",
+}
+"""The Swagger UI files ``/docs`` loads, served from the installed
+distribution. Only these: the distribution's own ``index.html`` would load
+the public petstore example."""
 
 _DESCRIPTION = """\
 Manage webhook endpoints, event types, messages and the delivery log.
@@ -68,6 +81,10 @@ def create_app(
         version=__version__,
         description=_DESCRIPTION,
         lifespan=lifespan,
+        # The stock pages load Swagger UI and ReDoc from a CDN; /docs is
+        # served below from local files so it works offline.
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.producer = the_producer
     app.state.metrics = app_metrics
@@ -79,11 +96,38 @@ def create_app(
     app.add_middleware(
         BodySizeLimit, max_bytes=BODY_LIMIT_FACTOR * the_producer.settings.max_payload_bytes
     )
-    for module in (endpoints, event_types, messages, deliveries, operations):
+    for module in (endpoints, event_types, messages, deliveries, filters, operations):
         app.include_router(module.router)
     app.include_router(create_portal_router(the_producer))
     app.include_router(create_ui_router(the_producer))
+    _install_docs(app)
+    instrument_app(app, the_producer.context.tracing)
     return app
+
+
+def _install_docs(app: FastAPI) -> None:
+    """Serve the interactive reference at ``/docs`` with Swagger UI's own files."""
+
+    @app.get("/docs", include_in_schema=False)
+    async def docs(request: Request) -> HTMLResponse:
+        root = request.scope.get("root_path", "")
+        return get_swagger_ui_html(
+            openapi_url=f"{root}{app.openapi_url}",
+            title=f"{app.title} - API reference",
+            swagger_js_url=request.url_for("docs_asset", name="swagger-ui-bundle.js").path,
+            swagger_css_url=request.url_for("docs_asset", name="swagger-ui.css").path,
+            swagger_favicon_url=request.url_for("docs_asset", name="favicon-32x32.png").path,
+            # Swagger UI would otherwise send the document to its public
+            # validator and show the verdict as a badge.
+            swagger_ui_parameters={"validatorUrl": None},
+        )
+
+    @app.get("/docs/assets/{name}", name="docs_asset", include_in_schema=False)
+    async def docs_asset(name: str) -> FileResponse:
+        media_type = _DOCS_ASSETS.get(name)
+        if media_type is None:
+            raise HTTPException(status_code=404)
+        return FileResponse(swagger_ui_path / name, media_type=media_type)
 
 
 def openapi_document() -> dict[str, Any]:

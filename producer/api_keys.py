@@ -6,12 +6,13 @@ import hashlib
 import secrets
 
 from producer.context import Context
+from producer.errors import InvalidStateError
 from producer.ids import new_id
 from producer.models import ApiKeyRow
 from producer.types import ApiKey, snapshot
 from producer.validation import validate_tenant
 
-__all__ = ["authenticate", "create", "has_admin_key"]
+__all__ = ["authenticate", "create", "has_admin_key", "list_live", "revoke"]
 
 PREFIX = "whk_"
 MAX_KEY_LENGTH = 256
@@ -48,6 +49,22 @@ def has_admin_key(ctx: Context) -> bool:
     """Whether at least one live admin key exists."""
     with ctx.store.transaction() as s:
         return ctx.store.count_api_keys(s, admin_only=True) > 0
+
+
+def list_live(ctx: Context) -> list[ApiKey]:
+    """Every key not revoked, newest first (never their plain text: only a hash is kept)."""
+    with ctx.store.transaction() as s:
+        return [_api_key_of(row) for row in ctx.store.live_api_keys(s)]
+
+
+def revoke(ctx: Context, key_id: str) -> ApiKey:
+    """Revoke a key: it authenticates no more. A revoked key is InvalidStateError."""
+    with ctx.store.transaction() as s:
+        row = ctx.store.get_api_key(s, key_id, lock=True)
+        if row.revoked_at is not None:
+            raise InvalidStateError(f"api key {key_id} is already revoked")
+        row.revoked_at = ctx.clock()
+        return _api_key_of(row)
 
 
 def _hash(plain: str) -> str:

@@ -24,6 +24,7 @@ from producer.queue import Queue
 from producer.sealing import SecretBox
 from producer.settings import Settings
 from producer.store import Store
+from producer.tracing import Tracing
 from producer.transport import Transport, TransportConfig
 
 __all__ = ["Clock", "Context", "utcnow"]
@@ -54,6 +55,8 @@ class Context:
     hooks: Hooks
     transport_factory: Callable[[str], Any] | None = None
     """Optional ``pool_key -> httpx.AsyncBaseTransport`` used for delivery."""
+    tracing: Tracing | None = None
+    """The spans of sends, attempts and worker batches; None when tracing is off."""
 
     @classmethod
     def build(cls, settings: Settings, engine: Engine, clock: Clock | None = None) -> Context:
@@ -82,6 +85,7 @@ class Context:
                 disable_after_failures=settings.disable_after_failures,
             ),
             hooks=Hooks(),
+            tracing=Tracing() if settings.otel else None,
         )
 
     @contextmanager

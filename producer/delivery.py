@@ -8,15 +8,18 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from producer import signing
 from producer.context import Context
 from producer.errors import ValidationError, internal_error
+from producer.hooks import AttemptObservation
 from producer.ids import new_id
 from producer.queue import Job
 from producer.retry import AttemptOutcome, Decision, RetryPolicy, validate_schedule
+from producer.tracing import FORWARDED_HEADERS
 from producer.transport import Request, Response, Transport, failure
 from producer.validation import redact_headers
 
@@ -37,6 +40,16 @@ class DeliveryResult:
     decision: Decision
     next_attempt_at: datetime | None
 
+    def observation(self) -> AttemptObservation:
+        """What metrics learn of this attempt."""
+        return AttemptObservation(
+            outcome=self.decision.action,
+            duration_ms=self.response.duration_ms,
+            status_code=self.response.status_code,
+            endpoint_id=self.job.endpoint_id,
+            tenant=self.job.tenant,
+        )
+
 
 async def deliver(ctx: Context, transport: Transport, job: Job, *, pool_key: str) -> DeliveryResult:
     """Make one attempt and decide: succeeded, retry (when), or failed.
@@ -44,7 +57,40 @@ async def deliver(ctx: Context, transport: Transport, job: Job, *, pool_key: str
     Never raises for what goes wrong with this one delivery: an exception
     while building, signing or sending the request is the attempt's outcome
     (``internal_error: ...``), judged by the retry policy like any failure.
+    Traced, the attempt is a ``webhooks.attempt`` span in its message's trace.
     """
+    tracing = ctx.tracing
+    if tracing is None:
+        return await _attempt(ctx, transport, job, pool_key, job.trace_context)
+    attributes = {
+        "webhooks.endpoint_id": job.endpoint_id,
+        "webhooks.delivery_id": job.delivery_id,
+        "webhooks.message_id": job.message_id,
+        "webhooks.tenant": job.tenant,
+        "webhooks.event_type": job.event_type,
+        "webhooks.attempt": job.attempt_number,
+        "webhooks.trigger": job.trigger,
+    }
+    with tracing.attempt_span(parent=job.trace_context, url=job.url, attributes=attributes) as span:
+        # The attempt's own context, for a receiver that asked for it.
+        forwarded = tracing.carrier() if job.forward_traceparent else None
+        result = await _attempt(ctx, transport, job, pool_key, forwarded)
+        tracing.attempt_result(
+            span,
+            outcome=result.decision.action,
+            status_code=result.response.status_code,
+            error=result.response.error,
+        )
+        return result
+
+
+async def _attempt(
+    ctx: Context,
+    transport: Transport,
+    job: Job,
+    pool_key: str,
+    trace_context: Mapping[str, str] | None,
+) -> DeliveryResult:
     started = ctx.clock()
     clock = time.perf_counter()
     headers: dict[str, str] = {}
@@ -52,6 +98,8 @@ async def deliver(ctx: Context, transport: Transport, job: Job, *, pool_key: str
         return judge(ctx, job, started, headers, failure(job.unusable, clock))
     try:
         headers = request_headers(job, started, transport.config.user_agent)
+        if job.forward_traceparent and trace_context:
+            headers.update({k: v for k, v in trace_context.items() if k in FORWARDED_HEADERS})
         response = await transport.send(
             Request(
                 url=job.url,

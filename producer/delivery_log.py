@@ -4,6 +4,7 @@ endpoint, recover an endpoint's failed deliveries)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from datetime import datetime
 
 from sqlalchemy.orm import Session
@@ -15,7 +16,6 @@ from producer.models import AttemptRow, DeliveryRow
 from producer.sending import Draft, body_for, message_data, message_of, schemas_of
 from producer.store import DeliveryFilter, MessageFilter
 from producer.types import Attempt, Delivery, Message, Page, snapshot
-from producer.validation import validate_aware
 
 __all__ = [
     "attempt_of",
@@ -30,6 +30,9 @@ __all__ = [
     "resend_message",
     "retry_delivery",
 ]
+
+RECOVER_BATCH = 1000
+"""Failed deliveries requeued per transaction by ``recover_endpoint``."""
 
 
 def get_message(ctx: Context, message_id: str, *, tenant: str | None) -> Message:
@@ -148,20 +151,58 @@ def recover_endpoint(
     since: datetime,
     until: datetime | None,
     tenant: str | None,
+    progress: Callable[[int], None] | None = None,
+    batch: int = RECOVER_BATCH,
 ) -> int:
     """Requeue every ``failed`` delivery of an endpoint created in
-    ``[since, until)``, due now; returns how many."""
-    since = validate_aware(since, "since")  # type: ignore[assignment]
-    until = validate_aware(until, "until")
-    now = ctx.clock()
+    ``[since, until)``, due now; returns how many.
+
+    Works in batches of ``batch`` deliveries, one short transaction each,
+    calling ``progress(n)`` after each: workers start on the first batch
+    while the rest is requeued, and no lock is held for long.
+    """
+    failed = DeliveryFilter(since=since, until=until, endpoint_id=endpoint_id, status="failed")
     with ctx.store.transaction() as s:
         ctx.store.get_endpoint(s, endpoint_id, tenant=tenant)
-        count = ctx.store.requeue_failed(s, endpoint_id, since, until, now)
+    return requeue_matching(ctx, failed, tenant=tenant, progress=progress, batch=batch)
+
+
+def requeue_matching(
+    ctx: Context,
+    filters: DeliveryFilter,
+    event_types: Sequence[str] | None = None,
+    *,
+    tenant: str | None,
+    progress: Callable[[int], None] | None = None,
+    batch: int = RECOVER_BATCH,
+) -> int:
+    """Requeue, due now, every delivery of a live endpoint that ``filters``
+    (and ``event_types``, when given) let through and that is still in
+    ``filters.status``; returns how many.
+
+    Works in batches of ``batch`` deliveries, one short transaction each
+    (re-checking that ``tenant`` may see ``filters.endpoint_id``), calling
+    ``progress(n)`` after each: workers start on the first batch while the
+    rest is requeued, and no lock is held for long.
+    """
+    total = 0
+    after: str | None = None
+    while True:
+        with ctx.store.transaction() as s:
+            if filters.endpoint_id is not None and tenant is not None:
+                ctx.store.get_endpoint(s, filters.endpoint_id, tenant=tenant)
+            count, after = ctx.store.requeue_deliveries(
+                s, filters, event_types, ctx.clock(), after=after, limit=batch
+            )
+            if count:
+                ctx.store.notify_due(s)
         if count:
-            ctx.store.notify_due(s)
-    if count:
-        ctx.hooks.wake()
-    return count
+            ctx.hooks.wake()
+            total += count
+            if progress is not None:
+                progress(count)
+        if after is None:
+            return total
 
 
 def _check_not_sending(row: DeliveryRow) -> None:

@@ -4,12 +4,16 @@ A webhook sender makes requests to URLs its users type, so by default it
 refuses destinations that are, or resolve to, addresses of the operator's
 own network: loopback, private, link-local, shared (CGNAT), multicast,
 unspecified and reserved ranges, their IPv4-mapped, NAT64 and 6to4 forms,
-and cloud metadata addresses. ``WEBHOOKS_ALLOWED_CIDRS`` opens chosen ranges.
+and cloud metadata addresses. ``WEBHOOKS_ALLOWED_CIDRS`` opens chosen ranges;
+every refusal says so.
 
-IP literals are refused at registration. Host names are resolved at send
-time; every address is checked, and the connection goes to the address that
-was checked (the URL's host is replaced by it, with the original ``Host``
-header and TLS server name kept), so a second DNS answer cannot slip in.
+At registration, an IP literal is checked, and a host name is resolved (for
+at most ``lookup_timeout`` seconds): a name resolving to a refused address is
+refused, one that does not resolve (yet) is accepted. Names are resolved
+again at send time, as they can change: every address is checked, and the
+connection goes to the address that was checked (the URL's host is replaced
+by it, with the original ``Host`` header and TLS server name kept), so a
+second DNS answer cannot slip in.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import asyncio
 import ipaddress
 import re
 import socket
+import threading
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
@@ -26,12 +31,23 @@ import httpx
 
 from producer.errors import ValidationError
 
-__all__ = ["BlockedDestination", "DestinationPolicy", "GuardedTransport", "Resolver", "ip_literal"]
+__all__ = [
+    "BlockedDestination",
+    "DestinationPolicy",
+    "GuardedTransport",
+    "Resolver",
+    "ip_literal",
+    "system_resolver",
+]
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 Resolver = Callable[[str, int], Awaitable[list[str]]]
-"""``(host, port) -> addresses``; the default asks the system resolver."""
+"""``(host, port) -> addresses``; the default asks the system resolver. A name
+that does not resolve raises ``OSError`` (``socket.gaierror``)."""
+
+LOOKUP_TIMEOUT = 2.0
+"""How long registration waits for a host name to resolve, in seconds."""
 
 _CGNAT = ipaddress.ip_network("100.64.0.0/10")
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
@@ -55,6 +71,17 @@ async def system_resolver(host: str, port: int) -> list[str]:
     """Resolve ``host`` with the system resolver (all A and AAAA records)."""
     infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
     return list(dict.fromkeys(str(info[4][0]) for info in infos))
+
+
+def how_to_open(ip: IPAddress) -> str:
+    """What opens a refused address: its range in ``WEBHOOKS_ALLOWED_CIDRS``,
+    and for loopback also the development switch of ``webhooks serve``."""
+    network = ipaddress.ip_network(f"{ip}/{ip.max_prefixlen}")
+    hint = f"to deliver there, add its range to WEBHOOKS_ALLOWED_CIDRS (e.g. {network})"
+    mapped = ip.ipv4_mapped if isinstance(ip, ipaddress.IPv6Address) else None
+    if ip.is_loopback or (mapped is not None and mapped.is_loopback):
+        hint += ", or run `webhooks serve --dev` to open loopback for local development"
+    return hint
 
 
 def _why_forbidden(ip: IPAddress) -> str | None:
@@ -128,11 +155,17 @@ def _ipv4_number(label: str) -> int:
 
 @dataclass(frozen=True)
 class DestinationPolicy:
-    """Which destinations are allowed (pure, apart from the resolver call)."""
+    """Which destinations are allowed (pure, apart from the resolver call).
+
+    ``resolver`` serves both registration and delivery, so a test that
+    replaces it decides both; ``lookup_timeout`` bounds a registration's wait
+    for a name to resolve.
+    """
 
     allowed: tuple[IPNetwork, ...] = ()
     https_only: bool = False
     resolver: Resolver = field(default=system_resolver, compare=False)
+    lookup_timeout: float = LOOKUP_TIMEOUT
 
     @classmethod
     def from_settings(
@@ -155,27 +188,70 @@ class DestinationPolicy:
             return None
         return f"{ip} is {why}"
 
+    def refusal(self, addresses: Iterable[str | IPAddress], host: str | None = None) -> str | None:
+        """Why a destination with these addresses is refused and what would
+        open it, or None when every address may be used (a mixed answer is
+        refused: an attacker controls which one a later lookup would pick).
+        ``host`` names the host name the addresses were resolved from."""
+        for address in addresses:
+            ip = ipaddress.ip_address(address) if isinstance(address, str) else address
+            why = self.reason(ip)
+            if why is not None:
+                named = why if host is None else f"{host} -> {why}"
+                return f"{named}; {how_to_open(ip)}"
+        return None
+
     def check_url(self, url: str) -> None:
-        """Registration-time check: scheme, and the host when it is an IP literal."""
+        """Registration-time check: the scheme, and the host's addresses: the IP
+        literal, or what the name resolves to within ``lookup_timeout``.
+
+        A name that does not resolve, or not in time, is accepted: it may be
+        created later, and delivery checks every address again.
+        """
         parts = urlsplit(url)
         if self.https_only and parts.scheme != "https":
             raise ValidationError.for_field("url", "must use https (WEBHOOKS_HTTPS_ONLY is set)")
-        ip = ip_literal(parts.hostname or "")
-        if ip is None:
-            return
-        why = self.reason(ip)
-        if why is not None:
-            network = ipaddress.ip_network(f"{ip}/{ip.max_prefixlen}")
-            raise ValidationError.for_field(
-                "url",
-                f"destination refused: {why}; to deliver there, add its range to "
-                f"WEBHOOKS_ALLOWED_CIDRS (e.g. {network})",
-            )
+        host = parts.hostname or ""
+        ip = ip_literal(host)
+        if ip is not None:
+            refusal = self.refusal([ip])
+        else:
+            port = parts.port or (443 if parts.scheme == "https" else 80)
+            refusal = self.refusal(self.lookup(host, port), host)
+        if refusal is not None:
+            raise ValidationError.for_field("url", f"destination refused: {refusal}")
+
+    def lookup(self, host: str, port: int) -> list[str]:
+        """The addresses ``host`` resolves to, for a synchronous caller; ``[]``
+        when it does not resolve within ``lookup_timeout`` seconds.
+
+        The resolver runs on its own event loop in a daemon thread: the caller
+        may be inside a running loop, and a lookup that hangs must neither
+        hold the caller past the timeout nor keep the process from exiting.
+        """
+        answer: list[str] = []
+        failure: list[Exception] = []
+
+        def run() -> None:
+            try:
+                answer.extend(asyncio.run(self.resolver(host, port)))
+            except (OSError, UnicodeError):
+                pass  # does not resolve (yet): accepted, delivery checks again
+            except Exception as exc:  # a broken resolver is the caller's to see
+                failure.append(exc)
+
+        thread = threading.Thread(target=run, name=f"lookup {host}", daemon=True)
+        thread.start()
+        thread.join(self.lookup_timeout)
+        if thread.is_alive():
+            return []
+        if failure:
+            raise failure[0]
+        return answer
 
     async def resolve(self, host: str, port: int) -> str:
         """The address to connect to for ``host``; raises BlockedDestination if
-        any address it resolves to is refused (a mixed answer is refused, as an
-        attacker controls which one a later lookup would pick)."""
+        any address it resolves to is refused."""
         try:
             literal = ipaddress.ip_address(host)
         except ValueError:
@@ -189,10 +265,9 @@ class DestinationPolicy:
                 raise httpx.ConnectError(f"cannot resolve {host}: {exc}") from exc
             if not addresses:
                 raise httpx.ConnectError(f"cannot resolve {host}: no addresses")
-        for address in addresses:
-            why = self.reason(address)
-            if why is not None:
-                raise BlockedDestination(f"{host} -> {why}" if literal is None else why)
+        refusal = self.refusal(addresses, None if literal is not None else host)
+        if refusal is not None:
+            raise BlockedDestination(refusal)
         return addresses[0]
 
 

@@ -2,6 +2,11 @@
 
 Create, read, update and delete; enable and disable by hand; signing
 secrets (reveal, rotate with a grace period, re-seal under a new key).
+
+Creating or updating an endpoint refuses what would fail every delivery or
+send later: a destination the guard refuses (an IP literal, or a name
+resolving to such an address), and a pinned payload version that a matching
+event type's messages cannot be converted to.
 """
 
 from __future__ import annotations
@@ -15,13 +20,15 @@ from sqlalchemy.orm import Session
 
 from producer import signing
 from producer.context import Context
-from producer.errors import ValidationError
+from producer.errors import ConversionError, ValidationError
+from producer.filters import validate_filter
 from producer.health import HealthState
 from producer.ids import new_id
-from producer.models import EndpointRow
+from producer.models import EndpointRow, EventTypeRow
+from producer.payloads import default_version
 from producer.retry import validate_schedule
-from producer.routing import validate_patterns
-from producer.store import health_of, set_health
+from producer.routing import MAX_ENDPOINT_CHANNELS, matches, validate_channels, validate_patterns
+from producer.store import MAX_PAGE_SIZE, health_of, set_health
 from producer.types import (
     DEFAULT_TENANT,
     ENDPOINT_STATUSES,
@@ -41,6 +48,7 @@ from producer.validation import (
 )
 
 __all__ = [
+    "check_version_reachable",
     "create",
     "delete",
     "disable",
@@ -100,8 +108,10 @@ def create(
         **{_column(k): v for k, v in checked.items()},
     )
     with ctx.store.transaction() as s:
+        check_version_reachable(ctx, s, row.version, row.event_types)
         s.add(row)
         s.flush()
+        ctx.store.set_endpoint_channels(s, row.id, row.channels)
         return endpoint_of(ctx, row, secret=secret)
 
 
@@ -144,9 +154,64 @@ def check_fields(ctx: Context, fields: Mapping[str, Any]) -> dict[str, Any]:
             out[name] = value
         elif name == "metadata":
             out[name] = validate_metadata(value, max_bytes=ctx.settings.max_metadata_bytes)
+        elif name == "forward_traceparent":
+            if not isinstance(value, bool):
+                raise ValidationError.for_field(name, "must be true or false")
+            out[name] = value
+        elif name == "channels":
+            out[name] = validate_channels(value, limit=MAX_ENDPOINT_CHANNELS)
+        elif name == "filter":
+            out[name] = None if value is None else validate_filter(value)
         else:
             raise ValidationError.for_field(name, "is not an endpoint field")
     return out
+
+
+def check_version_reachable(
+    ctx: Context, s: Session, version: str | None, patterns: list[str]
+) -> None:
+    """Raise ConversionError (on ``version``) when a registered event type
+    that ``patterns`` match could not be rendered in the pinned ``version``:
+    every send of it to the endpoint's tenant would fail.
+
+    Each registered, unarchived event type the patterns match is checked from
+    the version its messages get when the sender names none (the newest with
+    a schema, else ``"1"``), along the converters registered now. Messages
+    sent in another version, and event types registered or given a new
+    version later, are checked when they are sent.
+    """
+    if version is None:
+        return
+    missing = [
+        (row.name, source)
+        for row in _event_types(ctx, s)
+        if matches(patterns, row.name)
+        and (source := default_version(row.schemas or {})) != version
+        and not ctx.converters.reaches(row.name, source, version)
+    ]
+    if not missing:
+        return
+    name, source = missing[0]
+    others = len(missing) - 1
+    more = f" (and {others} more event type{'s' if others > 1 else ''})" if others else ""
+    raise ConversionError.for_field(
+        "version",
+        f"event type {name} has no conversion from version {source} to {version}{more}; "
+        "register a converter (Producer.register_converter) or pin another version",
+    )
+
+
+def _event_types(ctx: Context, s: Session) -> list[EventTypeRow]:
+    """Every registered, unarchived event type, in name order."""
+    rows: list[EventTypeRow] = []
+    cursor: str | None = None
+    while True:
+        page, cursor = ctx.store.list_event_types(
+            s, include_archived=False, limit=MAX_PAGE_SIZE, cursor=cursor
+        )
+        rows.extend(page)
+        if cursor is None:
+            return rows
 
 
 def get(ctx: Context, endpoint_id: str, *, tenant: str | None) -> Endpoint:
@@ -178,9 +243,18 @@ def update(
     if scheme is not None:
         _check_scheme(scheme)
 
-    def change(_s: Session, row: EndpointRow, now: datetime) -> None:
+    def change(s: Session, row: EndpointRow, now: datetime) -> None:
+        if "version" in fields or "event_types" in fields:
+            check_version_reachable(
+                ctx,
+                s,
+                fields.get("version", row.version),
+                fields.get("event_types", row.event_types),
+            )
         for name, value in fields.items():
             setattr(row, _column(name), value)
+        if "channels" in fields:
+            ctx.store.set_endpoint_channels(s, row.id, fields["channels"])
         if scheme is not None and scheme != row.signature_scheme:
             if "v1a" in (scheme, row.signature_scheme):
                 # The key kinds differ (a symmetric secret, a key pair).
@@ -202,8 +276,23 @@ def delete(ctx: Context, endpoint_id: str, *, tenant: str | None) -> None:
         ctx.store.cancel_pending_deliveries(s, endpoint_id, now)
 
 
+MAX_REASON = 16
+"""The longest ``disabled_reason`` an endpoint can carry."""
+
+
 def disable(ctx: Context, endpoint_id: str, *, tenant: str | None, reason: str) -> Endpoint:
-    """Stop delivering to an endpoint; its deliveries wait as ``pending``."""
+    """Stop delivering to an endpoint; its deliveries wait as ``pending``.
+
+    ``reason`` is a short word the log shows (``manual``; the worker uses
+    ``failing`` and ``gone``): 1-16 printable characters."""
+    if (
+        not isinstance(reason, str)
+        or not 1 <= len(reason) <= MAX_REASON
+        or not reason.isprintable()
+    ):
+        raise ValidationError.for_field(
+            "reason", f"must be 1-{MAX_REASON} printable characters, e.g. 'manual'"
+        )
 
     def change(_s: Session, row: EndpointRow, now: datetime) -> None:
         if row.status != "disabled":
@@ -304,9 +393,9 @@ def live_secrets(ctx: Context, now: datetime, sealed: str, previous: list[Any]) 
     ]
 
 
-def reencrypt_secrets(ctx: Context) -> int:
+def reencrypt_secrets(ctx: Context, *, progress: Callable[[int], None] | None = None) -> int:
     """Re-seal every endpoint secret and custom header value with the first
-    key; returns how many endpoints."""
+    key; returns how many endpoints. ``progress(1)`` is called per endpoint."""
     count = 0
     with ctx.store.transaction() as s:
         for row in ctx.store.all_endpoints(s):
@@ -317,6 +406,8 @@ def reencrypt_secrets(ctx: Context) -> int:
             ]
             row.headers = {name: ctx.secret_box.reseal(v) for name, v in row.headers.items()}
             count += 1
+            if progress is not None:
+                progress(1)
     return count
 
 

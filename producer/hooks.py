@@ -1,9 +1,10 @@
 """Callbacks a host registers on a producer, and the events they receive.
 
-Three kinds: a wake-up after each committed send (the worker's signal to
-claim now), operational events (``endpoint.failing``, ``endpoint.disabled``,
-``endpoint.recovered``, ``delivery.exhausted``) and one call per recorded
-attempt (for metrics). Callbacks may be added and removed from any thread.
+A wake-up after each committed send (the worker's signal to claim now),
+operational events (``endpoint.failing``, ``endpoint.disabled``,
+``endpoint.recovered``, ``delivery.exhausted``), one call per recorded
+attempt (for metrics) and one per worker claim (liveness). Callbacks may be
+added and removed from any thread.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-__all__ = ["Hooks", "OperationalEvent"]
+__all__ = ["AttemptObservation", "Hooks", "OperationalEvent"]
 
 log = logging.getLogger("producer")
 
@@ -34,6 +35,24 @@ class OperationalEvent:
         return {**self.data, "tenant": self.tenant}
 
 
+@dataclass(frozen=True)
+class AttemptObservation:
+    """What metrics learn of one recorded attempt."""
+
+    outcome: str
+    """``succeeded``, ``retry`` or ``failed``."""
+    duration_ms: float
+    status_code: int | None
+    """The receiver's HTTP status; None when no answer came (timeout, refused, ...)."""
+    endpoint_id: str
+    tenant: str
+
+    @property
+    def status_class(self) -> str:
+        """``2xx`` … ``5xx`` of the answer, or ``none`` without one."""
+        return f"{self.status_code // 100}xx" if self.status_code else "none"
+
+
 class Hooks:
     """The registered callbacks of one producer."""
 
@@ -42,6 +61,8 @@ class Hooks:
         self._wake: list[Callable[[], None]] = []
         self._events: list[Callable[[str, dict[str, Any]], None]] = []
         self._attempts: list[Callable[[str, float], None]] = []
+        self._observers: list[Callable[[Sequence[AttemptObservation]], None]] = []
+        self._claims: list[Callable[[str, int], None]] = []
 
     def on_send(self, callback: Callable[[], None]) -> Callable[[], None]:
         """Call ``callback()`` after each committed send; returns its remover."""
@@ -54,6 +75,17 @@ class Hooks:
     def on_attempt(self, callback: Callable[[str, float], None]) -> Callable[[], None]:
         """Call ``callback(outcome, duration_ms)`` per recorded attempt; returns its remover."""
         return self._add(self._attempts, callback)
+
+    def on_attempts(
+        self, callback: Callable[[Sequence[AttemptObservation]], None]
+    ) -> Callable[[], None]:
+        """Call ``callback(observations)`` per recorded batch of attempts; returns its remover."""
+        return self._add(self._observers, callback)
+
+    def on_claim(self, callback: Callable[[str, int], None]) -> Callable[[], None]:
+        """Call ``callback(worker, claimed)`` after each claim a worker makes
+        (``claimed`` may be 0); returns its remover."""
+        return self._add(self._claims, callback)
 
     def _add(self, callbacks: list[C], callback: C) -> Callable[[], None]:
         """Add ``callback``; the returned remover may be called any number of times."""
@@ -87,8 +119,15 @@ class Hooks:
                 except Exception:
                     log.exception("operational event callback failed for %s", event.type)
 
-    def attempted(self, outcomes: Sequence[tuple[str, float]]) -> None:
-        """Report ``(outcome, duration_ms)`` of each recorded attempt."""
+    def attempted(self, observations: Sequence[AttemptObservation]) -> None:
+        """Report each recorded attempt."""
         for callback in self._snapshot(self._attempts):
-            for outcome, duration_ms in outcomes:
-                callback(outcome, duration_ms)
+            for o in observations:
+                callback(o.outcome, o.duration_ms)
+        for observer in self._snapshot(self._observers):
+            observer(observations)
+
+    def claimed(self, worker: str, count: int) -> None:
+        """Report that ``worker`` claimed ``count`` deliveries (a sign of life)."""
+        for callback in self._snapshot(self._claims):
+            callback(worker, count)

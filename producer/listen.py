@@ -8,7 +8,9 @@ a strict receiver would.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import socket
 from collections.abc import Awaitable, Callable, MutableMapping
 from datetime import datetime
 from typing import Any
@@ -156,16 +158,21 @@ def _report(scope: Scope, headers: dict[str, str], body: bytes, verdict: str) ->
     return "\n".join(lines)
 
 
-def run_listener(host: str, port: int, secret: str | None) -> None:
-    """Serve the listener with uvicorn on ``host:port`` until interrupted.
+def run_listener(sock: socket.socket, secret: str | None) -> None:
+    """Serve the listener with uvicorn on ``sock`` (bound and listening) until
+    interrupted (SIGINT, Ctrl-C: a normal end).
 
     Prints one line first saying where it listens and whether signatures are
     checked, then one report per request.
     """
     import uvicorn  # imported here so the CLI starts fast when not listening
 
+    host, port = sock.getsockname()[:2]
     shown_host = f"[{host}]" if ":" in host else host
     checked = "checked with the given secret" if secret is not None else "not checked"
     print(f"Listening on http://{shown_host}:{port} — signatures {checked}", flush=True)
     app = create_listener_app(secret, out=lambda text: print(text, flush=True))
-    uvicorn.run(app, host=host, port=port, log_level="warning")
+    # Ctrl-C is how a listener is stopped: uvicorn shuts down, then raises it
+    # again, which is no error here.
+    with contextlib.suppress(KeyboardInterrupt):
+        uvicorn.Server(uvicorn.Config(app, log_level="warning")).run(sockets=[sock])

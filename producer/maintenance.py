@@ -23,7 +23,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from producer.context import Context
 from producer.health import evaluate_disable
 from producer.hooks import OperationalEvent
-from producer.outcomes import Outcomes, health_events_of
+from producer.outcomes import Outcomes, disabled_problems, health_events_of
 from producer.store import health_of, set_health
 
 __all__ = [
@@ -76,13 +76,20 @@ def evaluate_endpoint_health(ctx: Context, outcomes: Outcomes) -> int:
                 events += health_events_of(row, health_events)
         outcomes.send_operational(s, events)
     ctx.hooks.emit(events)
+    outcomes.log_problems(disabled_problems(events))
     return len(events)
 
 
-def purge_expired(ctx: Context, *, batch: int = PURGE_BATCH) -> tuple[int, int]:
+def purge_expired(
+    ctx: Context,
+    *,
+    batch: int = PURGE_BATCH,
+    progress: Callable[[int], None] | None = None,
+) -> tuple[int, int]:
     """Delete attempts and finished messages older than the retention period,
     ``batch`` rows per short transaction until nothing old is left; returns
-    ``(attempts, messages)`` deleted."""
+    ``(attempts, messages)`` deleted. ``progress(n)`` is called after each
+    transaction with the attempts and messages it deleted."""
     before = ctx.clock() - timedelta(days=ctx.settings.retention_days)
     attempts = messages = 0
     while True:
@@ -90,6 +97,8 @@ def purge_expired(ctx: Context, *, batch: int = PURGE_BATCH) -> tuple[int, int]:
             more_attempts, more_messages = ctx.store.purge(s, before, batch=batch)
         attempts += more_attempts
         messages += more_messages
+        if progress is not None and (more_attempts or more_messages):
+            progress(more_attempts + more_messages)
         if more_attempts < batch and more_messages < batch:
             return attempts, messages
 

@@ -31,6 +31,7 @@ __all__ = [
     "AttemptRow",
     "Base",
     "DeliveryRow",
+    "EndpointChannelRow",
     "EndpointRow",
     "EventTypeRow",
     "MessageRow",
@@ -92,7 +93,14 @@ class EndpointRow(Base):
     retry_schedule: Mapped[list[Any] | None] = mapped_column(JSON)
     timeout_seconds: Mapped[float | None] = mapped_column(Float)
     max_in_flight: Mapped[int | None] = mapped_column(Integer)
+    # Whether attempts carry the W3C ``traceparent`` of their span.
+    forward_traceparent: Mapped[bool] = mapped_column(Boolean, default=False)
     metadata_: Mapped[dict[str, Any]] = mapped_column("metadata", JSON, default=dict)
+    # The channels it subscribes to (none: every channel), as read back; the
+    # routing query reads their copy in ``webhook_endpoint_channels``.
+    channels: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    # A payload filter (producer.filters) the message data must pass; None: all pass.
+    filter: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     status: Mapped[str] = mapped_column(String(16), default="enabled")
     disabled_reason: Mapped[str | None] = mapped_column(String(16))
     disabled_at: Mapped[datetime | None]
@@ -103,6 +111,21 @@ class EndpointRow(Base):
     deleted_at: Mapped[datetime | None]
 
     __table_args__ = (Index("ix_webhook_endpoints_tenant_id", "tenant", "id"),)
+
+
+class EndpointChannelRow(Base):
+    """One channel an endpoint subscribes to: the index of routing by channel.
+
+    A table rather than a JSON column, so that "shares a channel with the
+    message" is a primary-key probe on SQLite and PostgreSQL alike.
+    """
+
+    __tablename__ = "webhook_endpoint_channels"
+
+    endpoint_id: Mapped[str] = mapped_column(
+        ForeignKey("webhook_endpoints.id", ondelete="CASCADE"), primary_key=True
+    )
+    channel: Mapped[str] = mapped_column(String(64), primary_key=True)
 
 
 class EventTypeRow(Base):
@@ -132,6 +155,13 @@ class MessageRow(Base):
     payload: Mapped[bytes] = mapped_column(LargeBinary)
     idempotency_key: Mapped[str | None] = mapped_column(String(256))
     request_hash: Mapped[str | None] = mapped_column(String(64))
+    # The W3C trace context of the send ({"traceparent": ...}) when traced:
+    # the worker's attempt spans join the sender's trace.
+    trace_context: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    # The channels it was sent on (routing.validate_channels).
+    channels: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    # How many matching endpoints got no delivery, by reason: {"filter": n}.
+    skipped: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     created_at: Mapped[datetime]
 
     __table_args__ = (
@@ -176,6 +206,8 @@ class DeliveryRow(Base):
         # FIFO heads and per-endpoint status filters.
         Index("ix_webhook_deliveries_endpoint_status", "endpoint_id", "status", "id"),
         Index("ix_webhook_deliveries_message_id", "message_id", "id"),
+        # Replay: has this endpoint a delivery of this message?
+        Index("ix_webhook_deliveries_message_endpoint", "message_id", "endpoint_id"),
         Index("ix_webhook_deliveries_tenant_id", "tenant", "id"),
         Index("ix_webhook_deliveries_status_id", "status", "id"),
     )
@@ -204,7 +236,11 @@ class AttemptRow(Base):
     succeeded: Mapped[bool] = mapped_column(Boolean)
     next_attempt_at: Mapped[datetime | None]
 
-    __table_args__ = (Index("ix_webhook_attempts_delivery", "delivery_id", "number"),)
+    __table_args__ = (
+        Index("ix_webhook_attempts_delivery", "delivery_id", "number"),
+        # The service overview and retention read attempts by start time.
+        Index("ix_webhook_attempts_started_at", "started_at"),
+    )
 
 
 class ApiKeyRow(Base):

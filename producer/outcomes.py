@@ -4,14 +4,19 @@ For a batch of results: the attempt log, each delivery's next state,
 endpoint health (failure streaks, probing, auto-disable) and the
 operational events those changes raise, which go to the host's callbacks
 and, when ``operations_tenant`` is set, out as messages to that tenant.
+Each problem among them (a failed attempt, a refused destination, an
+endpoint disabled) is also one log line, as :mod:`producer.problem_log`
+allows.
 """
 
 from __future__ import annotations
 
+import logging
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 from sqlalchemy.orm import Session
 
@@ -21,6 +26,7 @@ from producer.health import HealthEvent, Outcome, apply_outcomes
 from producer.hooks import OperationalEvent
 from producer.models import EndpointRow
 from producer.payloads import format_timestamp
+from producer.problem_log import Problem, ProblemLimiter
 from producer.queue import DeliveryUpdate
 from producer.sending import SendRequest, send_in
 from producer.store import health_of, set_health
@@ -30,8 +36,13 @@ __all__ = [
     "Outcomes",
     "attempt_record",
     "delivery_update",
+    "disabled_problems",
     "health_events_of",
+    "host_of",
+    "problems_of",
 ]
+
+log = logging.getLogger("producer.outcomes")
 
 _NEXT_STATUS: dict[str, DeliveryStatus] = {
     "succeeded": "succeeded",
@@ -88,10 +99,15 @@ def _storable_map(values: dict[str, str]) -> dict[str, str]:
 
 
 class Outcomes:
-    """Records the results of attempts; shared by the worker and the test send."""
+    """Records the results of attempts; shared by the worker and the test send.
 
-    def __init__(self, ctx: Context) -> None:
+    ``limiter`` decides which problem lines are written (by default at most
+    one per endpoint and kind a minute, within an overall budget).
+    """
+
+    def __init__(self, ctx: Context, limiter: ProblemLimiter | None = None) -> None:
         self.ctx = ctx
+        self.limiter = limiter or ProblemLimiter()
 
     def record(self, results: Sequence[DeliveryResult], owner: str) -> None:
         """Store attempts and each delivery's next state, update endpoint
@@ -100,6 +116,7 @@ class Outcomes:
         now = ctx.clock()
         by_endpoint: defaultdict[str, list[Outcome]] = defaultdict(list)
         events: list[OperationalEvent] = []
+        hosts: dict[str, str | None] = {}
         for r in results:
             if r.job.trigger != "test":  # a test send says nothing of an endpoint's health
                 by_endpoint[r.job.endpoint_id].append(
@@ -124,9 +141,24 @@ class Outcomes:
                 )
                 set_health(row, state, now)
                 events += health_events_of(row, health_events)
+                hosts[row.id] = host_of(row.url)
             self.send_operational(s, events)
         ctx.hooks.emit(events)
-        ctx.hooks.attempted([(r.decision.action, r.response.duration_ms) for r in results])
+        self.log_problems([*problems_of(results), *disabled_problems(events, hosts)])
+        ctx.hooks.attempted([r.observation() for r in results])
+
+    def log_problems(self, problems: Iterable[Problem]) -> None:
+        """Write one line per problem, as far as the limiter allows: an
+        endpoint disabled at ERROR, the others at WARNING, each with the
+        problem's fields as the record's extra attributes."""
+        now = self.ctx.clock()
+        for problem in problems:
+            admitted = self.limiter.admit(problem.key, now)
+            if admitted is None:
+                continue
+            level = logging.ERROR if problem.kind == "endpoint_disabled" else logging.WARNING
+            # The text goes in as an argument: an error may hold a "%".
+            log.log(level, "%s", problem.message(admitted), extra=problem.fields(admitted))
 
     def send_operational(self, s: Session, events: Iterable[OperationalEvent]) -> None:
         """Send operational events as messages to the operations tenant, in ``s``."""
@@ -154,6 +186,65 @@ def _exhausted(result: DeliveryResult) -> OperationalEvent:
             "attempts": job.attempt_number,
         },
     )
+
+
+def problems_of(results: Iterable[DeliveryResult]) -> list[Problem]:
+    """The problems among attempt results: each failed attempt, or a refused
+    destination. A test send's failure is its caller's to read, not a line."""
+    problems = []
+    for r in results:
+        if r.job.trigger == "test" or r.decision.action == "succeeded":
+            continue
+        job, blocked = r.job, r.decision.reason == "blocked_destination"
+        problems.append(
+            Problem(
+                "destination_blocked" if blocked else "attempt_failed",
+                job.endpoint_id,
+                job.tenant,
+                host=host_of(job.url),
+                delivery_id=job.delivery_id,
+                attempt=job.attempt_number,
+                status_code=r.response.status_code or None,
+                error=r.response.error,
+                next_attempt_at=r.next_attempt_at,
+                reason=r.decision.reason,
+            )
+        )
+    return problems
+
+
+def disabled_problems(
+    events: Iterable[OperationalEvent], hosts: Mapping[str, str | None] | None = None
+) -> list[Problem]:
+    """The ``endpoint.disabled`` events as problems; ``hosts`` maps endpoint
+    ids to their URL's host where the caller knows it."""
+    hosts = hosts or {}
+    return [
+        Problem(
+            "endpoint_disabled",
+            e.data["endpoint_id"],
+            e.tenant,
+            host=hosts.get(e.data["endpoint_id"]),
+            reason=e.data.get("reason"),
+        )
+        for e in events
+        if e.type == "endpoint.disabled"
+    ]
+
+
+def host_of(url: str) -> str | None:
+    """The host (and port, when the URL names one) of ``url``, never its
+    credentials: what a log line may say of a destination."""
+    try:
+        parts = urlsplit(url)
+        host, port = parts.hostname, parts.port
+    except ValueError:
+        return None
+    if not host:
+        return None
+    if ":" in host:
+        host = f"[{host}]"
+    return f"{host}:{port}" if port else host
 
 
 def health_events_of(row: EndpointRow, events: Iterable[HealthEvent]) -> list[OperationalEvent]:

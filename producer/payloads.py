@@ -149,6 +149,15 @@ class ConverterRegistry:
             details=[{"field": "version", "message": f"{from_version} -> {to_version}"}],
         )
 
+    def reaches(self, event_type: str, from_version: str, to_version: str) -> bool:
+        """Whether a chain of converters turns ``from_version`` data of
+        ``event_type`` into ``to_version`` data."""
+        try:
+            self.path(event_type, from_version, to_version)
+        except ConversionError:
+            return False
+        return True
+
     def convert(self, event_type: str, data: Any, from_version: str, to_version: str) -> Any:
         """Convert ``data`` along the shortest chain; a failing converter raises
         ConversionError naming the versions."""

@@ -19,8 +19,10 @@ from producer import (
     delivery_log,
     endpoints,
     event_types,
+    filters,
     maintenance,
     ping,
+    replay,
     sending,
     stats,
     worker,
@@ -47,7 +49,9 @@ from producer.types import (
     EventType,
     HourlyCount,
     Message,
+    Overview,
     Page,
+    ReplayResult,
     TestResult,
 )
 
@@ -239,13 +243,22 @@ class Producer:
         timeout_seconds: float | None = None,
         max_in_flight: int | None = None,
         metadata: Mapping[str, Any] | None = None,
+        forward_traceparent: bool = False,
+        channels: Iterable[str] | None = None,
+        filter: Mapping[str, Any] | None = None,
     ) -> Endpoint:
         """Register a receiver URL for a tenant.
 
         ``event_types`` empty or None subscribes to every type; patterns may end
         in ``.*`` or be ``*``. A secret is generated when none is given; the
         returned value is the only one that carries it (see
-        ``get_endpoint_secret``).
+        ``get_endpoint_secret``). ``forward_traceparent`` sends each attempt's
+        W3C trace context to the receiver when tracing is on (``otel``).
+
+        ``channels`` (names of 1-64 letters, digits, ``_ . : -``; at most 100)
+        restrict it to messages sent on one of them; ``filter`` (see
+        ``producer.filters``) to messages whose data passes it. A malformed
+        filter raises ValidationError naming the failing path.
         """
         fields = {
             "description": description,
@@ -258,6 +271,9 @@ class Producer:
             "timeout_seconds": timeout_seconds,
             "max_in_flight": max_in_flight,
             "metadata": metadata,
+            "forward_traceparent": forward_traceparent,
+            "channels": channels,
+            "filter": filter,
         }
         return endpoints.create(
             self.context,
@@ -328,10 +344,11 @@ class Producer:
             self.context, self.clock(), endpoint.secret, endpoint.previous_secrets
         )
 
-    def reencrypt_secrets(self) -> int:
+    def reencrypt_secrets(self, *, progress: Callable[[int], None] | None = None) -> int:
         """Re-seal every endpoint secret with the first encryption key (after
-        adding a new key in front); returns how many endpoints were updated."""
-        return endpoints.reencrypt_secrets(self.context)
+        adding a new key in front); returns how many endpoints were updated.
+        ``progress(1)`` is called as each endpoint is done."""
+        return endpoints.reencrypt_secrets(self.context, progress=progress)
 
     def disable_endpoint(
         self, endpoint_id: str, *, tenant: str | None = None, reason: str = "manual"
@@ -354,13 +371,17 @@ class Producer:
         version: str | None = None,
         idempotency_key: str | None = None,
         endpoint_ids: Sequence[str] | None = None,
+        channels: Sequence[str] | None = None,
         session: Session | None = None,
     ) -> Message:
         """Send an event: store it and one delivery per matching endpoint.
 
         Matching endpoints are the tenant's endpoints (enabled or disabled)
         whose patterns match ``event_type``, restricted to ``endpoint_ids``
-        when given. Pass your own SQLAlchemy ``session`` to write inside your
+        when given; endpoints subscribed to channels get it only when they
+        share one of ``channels`` (at most 10), and endpoints with a payload
+        filter only when ``data`` passes it (``Message.skipped`` counts those
+        it did not). Pass your own SQLAlchemy ``session`` to write inside your
         transaction (outbox): if you roll back, the event never existed.
 
         Raises ValidationError (bad name, archived type, data not matching the
@@ -368,7 +389,9 @@ class Producer:
         PayloadTooLargeError, and IdempotencyConflictError when the key was
         used before with another request.
         """
-        request = SendRequest(event_type, data, tenant, version, idempotency_key, endpoint_ids)
+        request = SendRequest(
+            event_type, data, tenant, version, idempotency_key, endpoint_ids, channels
+        )
         [message] = sending.send(self.context, [request], session)
         return message
 
@@ -397,11 +420,20 @@ class Producer:
         version: str | None = None,
         idempotency_key: str | None = None,
         endpoint_ids: Sequence[str] | None = None,
+        channels: Sequence[str] | None = None,
         session: AsyncSession | None = None,
     ) -> Message:
         """The async twin of ``send``; ``session`` may be an ``AsyncSession``."""
-        request = SendRequest(event_type, data, tenant, version, idempotency_key, endpoint_ids)
+        request = SendRequest(
+            event_type, data, tenant, version, idempotency_key, endpoint_ids, channels
+        )
         return await sending.asend(self.context, request, session)
+
+    @staticmethod
+    def test_filter(filter: Mapping[str, Any], payload: Any) -> bool:
+        """Whether ``payload`` (a message's data) passes an endpoint filter;
+        ValidationError, naming the failing path, when the filter is malformed."""
+        return filters.evaluate(filters.validate_filter(filter), payload)
 
     # -- messages, deliveries, attempts -------------------------------------------------------
 
@@ -482,12 +514,68 @@ class Producer:
         since: datetime,
         until: datetime | None = None,
         tenant: str | None = None,
+        progress: Callable[[int], None] | None = None,
     ) -> int:
         """Requeue every ``failed`` delivery of an endpoint created in
-        ``[since, until)``, due now; returns how many."""
+        ``[since, until)``, due now; returns how many.
+
+        Works in short transactions of a batch each; ``progress(n)`` is
+        called with the count of each batch requeued.
+        """
         return delivery_log.recover_endpoint(
-            self.context, endpoint_id, since=since, until=until, tenant=tenant
+            self.context, endpoint_id, since=since, until=until, tenant=tenant, progress=progress
         )
+
+    def replay_endpoint(
+        self,
+        endpoint_id: str,
+        *,
+        since: datetime,
+        until: datetime | None = None,
+        event_types: Sequence[str] | None = None,
+        include_failed: bool = False,
+        tenant: str | None = None,
+        progress: Callable[[int], None] | None = None,
+    ) -> ReplayResult:
+        """Deliver to an endpoint what it missed: a delivery, due now, for
+        every message created in ``[since, until)`` (of ``event_types``, exact
+        names, when given) that it would get if sent now (patterns, channels,
+        filter) and has no delivery of. ``include_failed`` also requeues its
+        failed deliveries of the window.
+
+        Runs in batches, one short transaction each; ``progress(n)`` gets the
+        messages looked at per batch (then the deliveries requeued). Running
+        it again creates nothing new.
+        """
+        return replay.replay_endpoint(
+            self.context,
+            endpoint_id,
+            since=since,
+            until=until,
+            event_types=event_types,
+            include_failed=include_failed,
+            tenant=tenant,
+            progress=progress,
+        )
+
+    def retry_deliveries(
+        self,
+        *,
+        status: str | None = None,
+        event_type: str | None = None,
+        endpoint_id: str | None = None,
+        tenant: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        force: bool = False,
+        progress: Callable[[int], None] | None = None,
+    ) -> int:
+        """Requeue, due now (trigger ``manual``), every delivery the log's
+        filters select; returns how many. ``status`` is ``failed`` by default;
+        ``succeeded`` needs ``force=True``. Deliveries of deleted endpoints
+        are left alone. Batched like ``recover_endpoint``."""
+        filters = DeliveryFilter(tenant, event_type, since, until, None, endpoint_id, status)
+        return replay.retry_deliveries(self.context, filters, force=force, progress=progress)
 
     # -- stats ---------------------------------------------------------------------------------
 
@@ -524,8 +612,9 @@ class Producer:
         until: datetime,
         tenant: str | None = None,
     ) -> list[HourlyCount]:
-        """Succeeded and failed deliveries of an endpoint per creation hour
-        in ``[since, until)``, oldest first (hours without any are left out)."""
+        """Succeeded, failed and retrying deliveries of an endpoint per
+        creation hour in ``[since, until)``, oldest first (hours without any
+        are left out)."""
         return stats.endpoint_hourly_counts(
             self.context, endpoint_id, since=since, until=until, tenant=tenant
         )
@@ -534,6 +623,14 @@ class Producer:
         """Counts for monitoring: deliveries by status, due queue depth and
         disabled endpoints."""
         return stats.metrics_snapshot(self.context)
+
+    def overview(self, *, since: datetime | None = None, until: datetime | None = None) -> Overview:
+        """How delivery goes across every tenant in ``[since, until)`` (default:
+        the last 24 hours, at most 31 days): attempts, success rate and
+        throughput, the ten endpoints with the most failed attempts, the
+        attempts and longest first-attempt wait of each hour, and the queue
+        lag and due deliveries now."""
+        return stats.overview(self.context, since=since, until=until)
 
     def queue_depth(self) -> int:
         """Pending deliveries due now on enabled endpoints."""
@@ -612,15 +709,18 @@ class Producer:
         without a new attempt; returns how many were disabled."""
         return maintenance.evaluate_endpoint_health(self.context, self._outcomes)
 
-    def purge_expired(self, *, batch: int = 5000) -> tuple[int, int]:
+    def purge_expired(
+        self, *, batch: int = 5000, progress: Callable[[int], None] | None = None
+    ) -> tuple[int, int]:
         """Delete attempts and finished messages older than the retention
         period; a message with a pending delivery is never deleted.
 
         Works in batches of ``batch`` rows, one short transaction each, until
         nothing old is left, so a busy database catches up in one run without
-        holding locks for long. Returns ``(attempts, messages)`` deleted.
+        holding locks for long. Returns ``(attempts, messages)`` deleted;
+        ``progress(n)`` is called with the rows each batch deleted.
         """
-        return maintenance.purge_expired(self.context, batch=batch)
+        return maintenance.purge_expired(self.context, batch=batch, progress=progress)
 
     # -- API keys ---------------------------------------------------------------------------------
 
@@ -638,3 +738,13 @@ class Producer:
     def has_admin_key(self) -> bool:
         """Whether at least one live admin key exists."""
         return api_keys.has_admin_key(self.context)
+
+    def list_api_keys(self) -> list[ApiKey]:
+        """Every API key not revoked, newest first; only their prefix is kept,
+        never the plain key."""
+        return api_keys.list_live(self.context)
+
+    def revoke_api_key(self, key_id: str) -> ApiKey:
+        """Revoke an API key: it authenticates no more (NotFoundError for an
+        unknown id, InvalidStateError for a key already revoked)."""
+        return api_keys.revoke(self.context, key_id)

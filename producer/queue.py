@@ -66,6 +66,10 @@ class Job:
     rate_limit_per_second: float | None
     secrets: list[str]
     """Plain secrets to sign with: the current one, then those in their grace period."""
+    trace_context: dict[str, str] | None = None
+    """The W3C trace context of the message's ``send`` span, when it was traced."""
+    forward_traceparent: bool = False
+    """Whether the endpoint gets the attempt's ``traceparent``."""
     unusable: str | None = None
     """Why this delivery cannot be sent (its secrets or headers could not be
     opened); its attempt then fails with this error without a request."""
@@ -84,7 +88,7 @@ class DeliveryUpdate:
     error: str | None
 
 
-# In the order of Job's fields; the sealed secrets come last.
+# Job's fields by name; the sealed secrets come last.
 _JOB_COLUMNS = (
     DeliveryRow.id.label("delivery_id"),
     DeliveryRow.message_id,
@@ -103,6 +107,8 @@ _JOB_COLUMNS = (
     EndpointRow.timeout_seconds,
     EndpointRow.retry_schedule,
     EndpointRow.rate_limit_per_second,
+    MessageRow.trace_context,
+    EndpointRow.forward_traceparent,
     EndpointRow.secret,
     EndpointRow.previous_secrets,
 )
@@ -439,16 +445,19 @@ class Queue:
 
     def due_count(self, session: Session, now: datetime) -> int:
         """Pending deliveries due now on enabled endpoints (the queue depth)."""
-        return int(
-            session.scalar(
-                select(func.count())
-                .select_from(DeliveryRow)
-                .join(EndpointRow, EndpointRow.id == DeliveryRow.endpoint_id)
-                .where(
-                    DeliveryRow.status == "pending",
-                    DeliveryRow.next_attempt_at <= now,
-                    EndpointRow.status == "enabled",
-                )
+        return self.due_summary(session, now)[0]
+
+    def due_summary(self, session: Session, now: datetime) -> tuple[int, datetime | None]:
+        """How many pending deliveries are due now on enabled endpoints, and
+        the earliest time one of them fell due (None when none is due)."""
+        count, oldest = session.execute(
+            select(func.count(), func.min(DeliveryRow.next_attempt_at))
+            .select_from(DeliveryRow)
+            .join(EndpointRow, EndpointRow.id == DeliveryRow.endpoint_id)
+            .where(
+                DeliveryRow.status == "pending",
+                DeliveryRow.next_attempt_at <= now,
+                EndpointRow.status == "enabled",
             )
-            or 0
-        )
+        ).one()
+        return int(count or 0), oldest

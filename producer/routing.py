@@ -1,16 +1,38 @@
-"""Which endpoints get a message: event type name and pattern rules (pure)."""
+"""Which endpoints get a message: event type names and patterns, channels (pure).
+
+An endpoint gets a message when its patterns match the event type, it
+subscribes to no channel or to one of the message's, and the message data
+passes its payload filter (:mod:`producer.filters`).
+"""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 from producer.errors import ValidationError
+from producer.filters import evaluate
 
-__all__ = ["EVENT_TYPE_NAME", "matches", "validate_event_type_name", "validate_patterns"]
+__all__ = [
+    "CHANNEL_NAME",
+    "EVENT_TYPE_NAME",
+    "MAX_ENDPOINT_CHANNELS",
+    "MAX_MESSAGE_CHANNELS",
+    "matches",
+    "receives",
+    "shares_channel",
+    "validate_channels",
+    "validate_event_type_name",
+    "validate_patterns",
+]
 
 EVENT_TYPE_NAME = re.compile(r"^[A-Za-z0-9_]+(\.[A-Za-z0-9_]+)*$")
 MAX_NAME_LENGTH = 128
+CHANNEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")
+"""A channel: 1-64 letters, digits, ``_ . : -``, starting with a letter or digit."""
+MAX_MESSAGE_CHANNELS = 10
+MAX_ENDPOINT_CHANNELS = 100
 
 
 def validate_event_type_name(name: str, field: str = "event_type") -> str:
@@ -61,3 +83,46 @@ def matches(patterns: Sequence[str], event_type: str) -> bool:
         if pattern.endswith(".*") and event_type.startswith(pattern[:-1]):
             return True
     return False
+
+
+def validate_channels(channels: Iterable[str] | None, *, limit: int) -> list[str]:
+    """Return channel names de-duplicated in their given order, at most
+    ``limit`` of them, else raise ValidationError (``channels[i]``)."""
+    if isinstance(channels, str):
+        raise ValidationError.for_field("channels", "must be a list of channel names")
+    result: list[str] = []
+    for index, channel in enumerate(channels or []):
+        if not isinstance(channel, str) or not CHANNEL_NAME.match(channel):
+            raise ValidationError.for_field(
+                f"channels[{index}]",
+                f"{channel!r} is not a channel name (1-64 letters, digits, _ . : -, "
+                "starting with a letter or digit)",
+            )
+        if channel not in result:
+            result.append(channel)
+    if len(result) > limit:
+        raise ValidationError.for_field("channels", f"at most {limit} channels are allowed")
+    return result
+
+
+def shares_channel(endpoint_channels: Sequence[str], message_channels: Sequence[str]) -> bool:
+    """Whether an endpoint subscribed to ``endpoint_channels`` (none: every
+    message) gets a message sent on ``message_channels``."""
+    return not endpoint_channels or not set(endpoint_channels).isdisjoint(message_channels)
+
+
+def receives(
+    patterns: Sequence[str],
+    endpoint_channels: Sequence[str],
+    filter_: Mapping[str, Any] | None,
+    *,
+    event_type: str,
+    message_channels: Sequence[str],
+    data: Any,
+) -> bool:
+    """Whether an endpoint gets a message: patterns, channels and filter."""
+    return (
+        matches(patterns, event_type)
+        and shares_channel(endpoint_channels, message_channels)
+        and (filter_ is None or evaluate(filter_, data))
+    )

@@ -22,10 +22,17 @@ from sqlalchemy.orm import Session
 
 from producer.context import Context
 from producer.errors import IdempotencyConflictError, PayloadTooLargeError, ValidationError
+from producer.filters import evaluate
 from producer.ids import new_id
 from producer.models import DeliveryRow, MessageRow
 from producer.payloads import compact_json, default_version, render_envelope, validate_data
-from producer.routing import matches, validate_event_type_name
+from producer.routing import (
+    MAX_MESSAGE_CHANNELS,
+    matches,
+    shares_channel,
+    validate_channels,
+    validate_event_type_name,
+)
 from producer.store import DuplicateIdempotencyKey
 from producer.types import DEFAULT_TENANT, Message, snapshot
 from producer.validation import validate_json, validate_tenant, validate_text, validate_version
@@ -109,6 +116,9 @@ class SendRequest:
     idempotency_key: str | None = None
     endpoint_ids: Sequence[str] | None = None
     """Send only to these of the tenant's endpoints."""
+    channels: Sequence[str] | None = None
+    """The channels it is sent on: endpoints subscribed to channels get it
+    only when they share one."""
 
 
 def send(ctx: Context, requests: Sequence[SendRequest], session: Session | None) -> list[Message]:
@@ -138,7 +148,21 @@ def _wake_after_commit(ctx: Context, session: Session) -> None:
 
 
 def send_in(ctx: Context, s: Session, request: SendRequest) -> Message:
-    """Store a message and its deliveries in the session ``s``."""
+    """Store a message and its deliveries in the session ``s`` (in a
+    ``webhooks.send`` span, whose trace context the message keeps, when traced)."""
+    if ctx.tracing is None:
+        return _store(ctx, s, request, None)
+    with ctx.tracing.send_span(request.event_type, request.tenant or DEFAULT_TENANT) as span:
+        message = _store(ctx, s, request, ctx.tracing.carrier())
+        span.set_attributes(
+            {"webhooks.message_id": message.id, "webhooks.deliveries": message.deliveries}
+        )
+        return message
+
+
+def _store(
+    ctx: Context, s: Session, request: SendRequest, trace_context: dict[str, str] | None
+) -> Message:
     validate_json(request.data, "data")
     validate_json(request.endpoint_ids, "endpoint_ids")
     validate_text(request.idempotency_key, "idempotency_key")
@@ -150,11 +174,12 @@ def send_in(ctx: Context, s: Session, request: SendRequest) -> Message:
         version = validate_version(version, "version")
     if endpoint_ids is not None:
         endpoint_ids = _check_ids(endpoint_ids)
+    channels = validate_channels(request.channels, limit=MAX_MESSAGE_CHANNELS)
     request_hash: str | None = None
     if idempotency_key is not None:
         if not isinstance(idempotency_key, str) or not 1 <= len(idempotency_key) <= 256:
             raise ValidationError.for_field("idempotency_key", "must be 1-256 characters")
-        request_hash = _request_hash(event_type, data, version, endpoint_ids)
+        request_hash = _request_hash(event_type, data, version, endpoint_ids, channels)
         existing = ctx.store.message_by_idempotency_key(s, tenant, idempotency_key)
         if existing is not None:
             return _replay(ctx, s, existing, request_hash)
@@ -174,17 +199,24 @@ def send_in(ctx: Context, s: Session, request: SendRequest) -> Message:
     )
     payload = render(ctx, draft, draft.version)
 
-    endpoints = ctx.store.endpoints_of_tenant(s, tenant, endpoint_ids)
-    if endpoint_ids is not None:
+    if endpoint_ids is None:
+        endpoints = ctx.store.receiving_endpoints(s, tenant, channels)
+    else:
+        endpoints = ctx.store.endpoints_of_tenant(s, tenant, endpoint_ids)
         missing = sorted(set(endpoint_ids) - {e.id for e in endpoints})
         if missing:
             raise ValidationError.for_field(
                 "endpoint_ids", f"unknown endpoint(s) of tenant {tenant}: {', '.join(missing)}"
             )
+        endpoints = [e for e in endpoints if shares_channel(e.channels, channels)]
     bodies: dict[str | None, bytes | None] = {}
     deliveries: list[DeliveryRow] = []
+    filtered = 0
     for endpoint in endpoints:
         if not matches(endpoint.event_types, event_type):
+            continue
+        if endpoint.filter is not None and not evaluate(endpoint.filter, data):
+            filtered += 1
             continue
         if endpoint.version not in bodies:  # each version is rendered once
             bodies[endpoint.version] = body_for(ctx, draft, endpoint.version)
@@ -212,6 +244,9 @@ def send_in(ctx: Context, s: Session, request: SendRequest) -> Message:
         payload=payload,
         idempotency_key=idempotency_key,
         request_hash=request_hash,
+        trace_context=trace_context,
+        channels=channels,
+        skipped={"filter": filtered} if filtered else None,
         created_at=now,
     )
     try:
@@ -245,17 +280,22 @@ def _replay(ctx: Context, s: Session, existing: MessageRow, request_hash: str) -
 
 
 def _request_hash(
-    event_type: str, data: Any, version: str | None, endpoint_ids: Sequence[str] | None
+    event_type: str,
+    data: Any,
+    version: str | None,
+    endpoint_ids: Sequence[str] | None,
+    channels: Sequence[str],
 ) -> str:
+    request = {
+        "event_type": event_type,
+        "data": data,
+        "version": version,
+        "endpoint_ids": sorted(endpoint_ids) if endpoint_ids is not None else None,
+    }
+    if channels:  # absent otherwise: keys stored before channels existed keep their hash
+        request["channels"] = sorted(channels)
     try:
-        body = compact_json(
-            {
-                "event_type": event_type,
-                "data": data,
-                "version": version,
-                "endpoint_ids": sorted(endpoint_ids) if endpoint_ids is not None else None,
-            }
-        )
+        body = compact_json(request)
     except (TypeError, ValueError) as exc:
         raise ValidationError.for_field("data", f"is not JSON-serialisable: {exc}") from exc
     return hashlib.sha256(body).hexdigest()
@@ -279,4 +319,4 @@ def message_data(payload: bytes) -> Any:
 
 def message_of(row: MessageRow, deliveries: int) -> Message:
     """The public snapshot of a message row with its number of deliveries."""
-    return snapshot(Message, row, deliveries=deliveries)
+    return snapshot(Message, row, deliveries=deliveries, skipped=dict(row.skipped or {}))

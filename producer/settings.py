@@ -98,6 +98,17 @@ class Settings(BaseSettings):
     https_only: bool = False
     """Refuse plain ``http://`` endpoints."""
 
+    # Observability.
+    otel: bool = False
+    """Trace sends, attempts and the worker's batches with OpenTelemetry
+    (needs the ``otel`` extra). Spans go to the tracer provider the host
+    application set; ``webhooks serve`` and ``webhooks worker`` set one from
+    the standard ``OTEL_*`` variables. Off: nothing of OpenTelemetry is loaded."""
+    metrics_top_n: int = Field(default=20, ge=1, le=1000)
+    """Endpoints and tenants with series of their own in the per-endpoint and
+    per-tenant metrics: the N busiest of the process; the rest are counted
+    under ``other``, so the number of series stays bounded."""
+
     ui_secret: SecretStr | None = None
     """Signs web UI sessions and portal links (at least 16 characters). Without
     it each process makes a random one: sessions end on restart, and several
@@ -134,6 +145,18 @@ class Settings(BaseSettings):
                 raise ValueError(
                     f"key {index + 1} is not a Fernet key (make one with "
                     "`webhooks secrets generate-key`)"
+                ) from None
+        return value
+
+    @field_validator("otel")
+    @classmethod
+    def _check_otel(cls, value: bool) -> bool:
+        if value:
+            try:
+                import opentelemetry.trace  # noqa: F401
+            except ImportError:
+                raise ValueError(
+                    "tracing needs OpenTelemetry: pip install 'webhook-producer[otel]'"
                 ) from None
         return value
 

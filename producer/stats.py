@@ -8,7 +8,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from producer.context import Context
-from producer.types import EndpointStats, HourlyCount
+from producer.errors import ValidationError
+from producer.types import EndpointStats, FailingEndpoint, HourlyActivity, HourlyCount, Overview
 from producer.validation import validate_aware
 
 __all__ = [
@@ -16,10 +17,14 @@ __all__ = [
     "endpoint_stats",
     "endpoint_success_rates",
     "metrics_snapshot",
+    "overview",
     "queue_depth",
 ]
 
 DEFAULT_WINDOW = timedelta(days=1)
+MAX_OVERVIEW_WINDOW = timedelta(days=31)
+"""The longest window of :func:`overview`: it lists every hour."""
+FAILING_ENDPOINTS = 10
 
 
 def endpoint_stats(
@@ -56,34 +61,78 @@ def endpoint_success_rates(
 def endpoint_hourly_counts(
     ctx: Context, endpoint_id: str, *, since: datetime, until: datetime, tenant: str | None
 ) -> list[HourlyCount]:
-    """Succeeded and failed deliveries per creation hour, oldest first."""
+    """Succeeded, failed and retrying deliveries per creation hour, oldest first."""
     since = validate_aware(since, "since")  # type: ignore[assignment]
     until = validate_aware(until, "until")  # type: ignore[assignment]
     with ctx.store.transaction() as s:
         ctx.store.get_endpoint(s, endpoint_id, tenant=tenant)
         rows = ctx.store.hourly_outcomes(s, endpoint_id, since, until)
+    series = {"succeeded": 0, "failed": 1}  # else pending or sending, after an attempt
     counts: dict[str, list[int]] = {}
     for hour, status, n in rows:
-        counts.setdefault(hour, [0, 0])[0 if status == "succeeded" else 1] += n
+        counts.setdefault(hour, [0, 0, 0])[series.get(status, 2)] += n
     return [
         HourlyCount(
             hour=datetime.strptime(hour, "%Y-%m-%d %H").replace(tzinfo=UTC),
             succeeded=ok,
             failed=failed,
+            retrying=retrying,
         )
-        for hour, (ok, failed) in sorted(counts.items())
+        for hour, (ok, failed, retrying) in sorted(counts.items())
     ]
 
 
 def metrics_snapshot(ctx: Context) -> dict[str, Any]:
-    """Deliveries by status, due queue depth and disabled endpoints."""
+    """Deliveries by status, the due queue (how many, and the lag: seconds
+    since the oldest of them fell due) and disabled endpoints."""
     now = ctx.clock()
     with ctx.store.transaction() as s:
+        due, oldest = ctx.queue.due_summary(s, now)
         return {
             "deliveries": ctx.store.delivery_counts(s),
-            "queue_depth": ctx.queue.due_count(s, now),
+            "queue_depth": due,
+            "queue_lag_seconds": _lag(now, oldest),
             "endpoints_disabled": ctx.store.disabled_endpoint_count(s),
         }
+
+
+def _lag(now: datetime, oldest_due: datetime | None) -> float:
+    return max(0.0, (now - oldest_due).total_seconds()) if oldest_due is not None else 0.0
+
+
+def overview(ctx: Context, *, since: datetime | None, until: datetime | None) -> Overview:
+    """Throughput, success rate, the lag now, the endpoints failing most and
+    the activity per hour, over a window of at most 31 days (default: a day)."""
+    since, until = _window(ctx, since, until)
+    if until <= since:
+        raise ValidationError.for_field("until", "must be later than since")
+    if until - since > MAX_OVERVIEW_WINDOW:
+        raise ValidationError.for_field("since", "the window may span 31 days at most")
+    now = ctx.clock()
+    with ctx.store.transaction() as s:
+        attempts, succeeded = ctx.store.attempt_totals(s, since, until)
+        failing = ctx.store.most_failing_endpoints(s, since, until, FAILING_ENDPOINTS)
+        hourly = {h: row for h, *row in ctx.store.hourly_attempts(s, since, until)}
+        due, oldest = ctx.queue.due_summary(s, now)
+    hours = []
+    hour = since.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+    while hour < until:
+        ok, bad, wait = hourly.get(hour.strftime("%Y-%m-%d %H"), (0, 0, None))
+        hours.append(HourlyActivity(hour=hour, succeeded=ok, failed=bad, max_wait_seconds=wait))
+        hour += timedelta(hours=1)
+    return Overview(
+        since=since,
+        until=until,
+        attempts=attempts,
+        succeeded=succeeded,
+        failed=attempts - succeeded,
+        success_rate=succeeded / attempts if attempts else None,
+        attempts_per_minute=attempts / ((until - since).total_seconds() / 60),
+        deliveries_due=due,
+        queue_lag_seconds=_lag(now, oldest),
+        failing_endpoints=[FailingEndpoint(*row) for row in failing],
+        hours=hours,
+    )
 
 
 def queue_depth(ctx: Context) -> int:

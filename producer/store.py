@@ -16,7 +16,7 @@ from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import Select, func, select, text, update
+from sqlalchemy import Select, case, func, select, text, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
@@ -27,6 +27,7 @@ from producer.models import (
     ApiKeyRow,
     AttemptRow,
     DeliveryRow,
+    EndpointChannelRow,
     EndpointRow,
     EventTypeRow,
     MessageRow,
@@ -236,6 +237,42 @@ class Store:
             stmt = stmt.where(EndpointRow.id.in_(list(endpoint_ids)))
         return list(session.scalars(stmt.order_by(EndpointRow.id)))
 
+    def receiving_endpoints(
+        self,
+        session: Session,
+        tenant: str,
+        channels: Sequence[str],
+        endpoint_ids: Sequence[str] | None = None,
+    ) -> list[EndpointRow]:
+        """The live endpoints of a tenant that get a message sent on
+        ``channels``: those subscribed to none, and those sharing one, in
+        one query (primary-key probes of ``webhook_endpoint_channels``)."""
+        subscribed = select(EndpointChannelRow.endpoint_id).where(
+            EndpointChannelRow.endpoint_id == EndpointRow.id
+        )
+        reach = ~subscribed.exists()
+        if channels:
+            shared = subscribed.where(EndpointChannelRow.channel.in_(list(channels)))
+            reach = reach | shared.exists()
+        stmt = select(EndpointRow).where(
+            EndpointRow.tenant == tenant, EndpointRow.deleted_at.is_(None), reach
+        )
+        if endpoint_ids is not None:
+            stmt = stmt.where(EndpointRow.id.in_(list(endpoint_ids)))
+        return list(session.scalars(stmt.order_by(EndpointRow.id)))
+
+    def set_endpoint_channels(
+        self, session: Session, endpoint_id: str, channels: Sequence[str]
+    ) -> None:
+        """Make ``channels`` the routing index of an endpoint's channels."""
+        session.execute(
+            EndpointChannelRow.__table__.delete().where(
+                EndpointChannelRow.endpoint_id == endpoint_id
+            )
+        )
+        session.add_all(EndpointChannelRow(endpoint_id=endpoint_id, channel=c) for c in channels)
+        session.flush()
+
     def cancel_pending_deliveries(self, session: Session, endpoint_id: str, now: datetime) -> int:
         """Mark every pending delivery of an endpoint ``cancelled``."""
         result = session.execute(
@@ -375,6 +412,21 @@ class Store:
             stmt = stmt.where(ApiKeyRow.tenant.is_(None))
         return int(session.scalar(stmt) or 0)
 
+    def get_api_key(self, session: Session, key_id: str, *, lock: bool = False) -> ApiKeyRow:
+        """An API key by id, revoked or not."""
+        row: ApiKeyRow = self._one(session, ApiKeyRow, key_id, "api key", tenant=None, lock=lock)
+        return row
+
+    def live_api_keys(self, session: Session) -> list[ApiKeyRow]:
+        """Every API key not revoked, newest first."""
+        return list(
+            session.scalars(
+                select(ApiKeyRow)
+                .where(ApiKeyRow.revoked_at.is_(None))
+                .order_by(ApiKeyRow.id.desc())
+            )
+        )
+
     # -- waking workers ------------------------------------------------------
 
     @property
@@ -483,28 +535,72 @@ class Store:
             session.execute(MessageRow.__table__.delete().where(MessageRow.id.in_(old_messages)))
         return int(attempts or 0), len(old_messages)
 
-    def requeue_failed(
+    def messages_without_delivery(
         self,
         session: Session,
-        endpoint_id: str,
+        endpoint: EndpointRow,
         since: datetime,
         until: datetime | None,
-        now: datetime,
-    ) -> int:
-        """Failed deliveries of an endpoint created in a window back to pending, due now."""
-        stmt = update(DeliveryRow).where(
-            DeliveryRow.endpoint_id == endpoint_id,
-            DeliveryRow.status == "failed",
-            DeliveryRow.created_at >= since,
+        event_types: Sequence[str] | None,
+        *,
+        after: str | None,
+        limit: int,
+    ) -> list[MessageRow]:
+        """The first ``limit`` messages (in id order, past ``after``) of the
+        endpoint's tenant created in ``[since, until)``, of ``event_types``
+        when given, that the endpoint has no delivery of."""
+        delivered = select(DeliveryRow.id).where(
+            DeliveryRow.message_id == MessageRow.id, DeliveryRow.endpoint_id == endpoint.id
+        )
+        stmt = select(MessageRow).where(
+            MessageRow.tenant == endpoint.tenant,
+            MessageRow.created_at >= since,
+            ~delivered.exists(),
         )
         if until is not None:
-            stmt = stmt.where(DeliveryRow.created_at < until)
-        result = session.execute(
-            stmt.values(
-                status="pending", next_attempt_at=now, next_trigger="manual", updated_at=now
-            ).execution_options(synchronize_session=False)
+            stmt = stmt.where(MessageRow.created_at < until)
+        if event_types is not None:
+            stmt = stmt.where(MessageRow.event_type.in_(list(event_types)))
+        if after is not None:
+            stmt = stmt.where(MessageRow.id > after)
+        return list(session.scalars(stmt.order_by(MessageRow.id).limit(limit)))
+
+    def requeue_deliveries(
+        self,
+        session: Session,
+        filters: DeliveryFilter,
+        event_types: Sequence[str] | None,
+        now: datetime,
+        *,
+        after: str | None,
+        limit: int,
+    ) -> tuple[int, str | None]:
+        """The first ``limit`` deliveries (in id order, past ``after``) that
+        ``filters`` let through, of ``event_types`` when given, and whose
+        endpoint is not deleted, back to pending, due now (trigger ``manual``).
+
+        Returns how many were requeued and the last id looked at, the
+        ``after`` of the next batch (None when none were left).
+        """
+        live = select(EndpointRow.id).where(
+            EndpointRow.id == DeliveryRow.endpoint_id, EndpointRow.deleted_at.is_(None)
         )
-        return int(result.rowcount)  # type: ignore[attr-defined]
+        stmt = filters.apply(select(DeliveryRow.id), DeliveryRow).where(live.exists())
+        if event_types is not None:
+            stmt = stmt.where(DeliveryRow.event_type.in_(list(event_types)))
+        if after is not None:
+            stmt = stmt.where(DeliveryRow.id > after)
+        ids = list(session.scalars(stmt.order_by(DeliveryRow.id).limit(limit)))
+        if not ids:
+            return 0, None
+        result = session.execute(
+            update(DeliveryRow)
+            # Still in the status asked for: a worker or a retry may have moved it.
+            .where(DeliveryRow.id.in_(ids), DeliveryRow.status == filters.status)
+            .values(status="pending", next_attempt_at=now, next_trigger="manual", updated_at=now)
+            .execution_options(synchronize_session=False)
+        )
+        return int(result.rowcount), ids[-1] if len(ids) == limit else None  # type: ignore[attr-defined]
 
     # -- stats -------------------------------------------------------------------
 
@@ -530,8 +626,9 @@ class Store:
     def hourly_outcomes(
         self, session: Session, endpoint_id: str, since: datetime, until: datetime
     ) -> list[tuple[str, str, int]]:
-        """``(hour, status, count)`` of an endpoint's finished deliveries by
-        creation hour; ``hour`` is ``YYYY-MM-DD HH`` (UTC)."""
+        """``(hour, status, count)`` of an endpoint's finished deliveries, and
+        of its unfinished ones already attempted (retrying), by creation hour;
+        ``hour`` is ``YYYY-MM-DD HH`` (UTC)."""
         if self.engine.dialect.name == "sqlite":
             hour = func.strftime("%Y-%m-%d %H", DeliveryRow.created_at)
         else:
@@ -540,7 +637,10 @@ class Store:
             select(hour, DeliveryRow.status, func.count())
             .where(
                 DeliveryRow.endpoint_id == endpoint_id,
-                DeliveryRow.status.in_(("succeeded", "failed")),
+                DeliveryRow.status.in_(("succeeded", "failed"))
+                | (
+                    DeliveryRow.status.in_(("pending", "sending")) & (DeliveryRow.attempt_count > 0)
+                ),
                 DeliveryRow.created_at >= since,
                 DeliveryRow.created_at < until,
             )
@@ -565,3 +665,70 @@ class Store:
                 .limit(100_000)
             )
         )
+
+    # -- the service overview -------------------------------------------------
+
+    def attempt_totals(self, session: Session, since: datetime, until: datetime) -> tuple[int, int]:
+        """``(attempts, succeeded)`` started in a window, test sends left out."""
+        total, succeeded = session.execute(
+            select(func.count(), func.count().filter(AttemptRow.succeeded.is_(True))).where(
+                AttemptRow.started_at >= since,
+                AttemptRow.started_at < until,
+                AttemptRow.trigger != "test",
+            )
+        ).one()
+        return int(total), int(succeeded)
+
+    def most_failing_endpoints(
+        self, session: Session, since: datetime, until: datetime, limit: int
+    ) -> list[tuple[str, str, str, int, int]]:
+        """``(endpoint id, tenant, url, failed, attempts)`` of the endpoints
+        with the most failed attempts started in a window, most first."""
+        failed = func.count().filter(AttemptRow.succeeded.is_(False))
+        rows = session.execute(
+            select(EndpointRow.id, EndpointRow.tenant, EndpointRow.url, failed, func.count())
+            .select_from(AttemptRow)
+            .join(DeliveryRow, DeliveryRow.id == AttemptRow.delivery_id)
+            .join(EndpointRow, EndpointRow.id == DeliveryRow.endpoint_id)
+            .where(
+                AttemptRow.started_at >= since,
+                AttemptRow.started_at < until,
+                AttemptRow.trigger != "test",
+            )
+            .group_by(EndpointRow.id, EndpointRow.tenant, EndpointRow.url)
+            .having(failed > 0)
+            .order_by(failed.desc(), EndpointRow.id)
+            .limit(limit)
+        )
+        return [(e, t, u, int(f), int(n)) for e, t, u, f, n in rows]
+
+    def hourly_attempts(
+        self, session: Session, since: datetime, until: datetime
+    ) -> list[tuple[str, int, int, float | None]]:
+        """``(hour, succeeded, failed, longest first-attempt wait in seconds)``
+        of the attempts started in a window, by start hour ``YYYY-MM-DD HH`` (UTC)."""
+        if self.engine.dialect.name == "sqlite":
+            hour = func.strftime("%Y-%m-%d %H", AttemptRow.started_at)
+            wait = (
+                func.julianday(AttemptRow.started_at) - func.julianday(DeliveryRow.created_at)
+            ) * 86400.0
+        else:
+            hour = func.to_char(func.timezone("UTC", AttemptRow.started_at), "YYYY-MM-DD HH24")
+            wait = func.extract("epoch", AttemptRow.started_at - DeliveryRow.created_at)
+        first_wait = func.max(case((AttemptRow.number == 1, wait), else_=None))
+        rows = session.execute(
+            select(
+                hour,
+                func.count().filter(AttemptRow.succeeded.is_(True)),
+                func.count().filter(AttemptRow.succeeded.is_(False)),
+                first_wait,
+            )
+            .join(DeliveryRow, DeliveryRow.id == AttemptRow.delivery_id)
+            .where(
+                AttemptRow.started_at >= since,
+                AttemptRow.started_at < until,
+                AttemptRow.trigger != "test",
+            )
+            .group_by(hour)
+        )
+        return [(h, int(ok), int(bad), None if w is None else float(w)) for h, ok, bad, w in rows]

@@ -23,10 +23,14 @@ __all__ = [
     "EndpointStats",
     "EndpointStatus",
     "EventType",
+    "FailingEndpoint",
+    "HourlyActivity",
     "HourlyCount",
     "Message",
+    "Overview",
     "Page",
     "PreviousSecret",
+    "ReplayResult",
     "TestResult",
     "snapshot",
 ]
@@ -73,6 +77,12 @@ class Endpoint:
     timeout_seconds: float | None
     max_in_flight: int | None
     metadata: dict[str, Any]
+    forward_traceparent: bool
+    """Whether attempts carry the W3C ``traceparent`` of their span (when traced)."""
+    channels: list[str]
+    """The channels it subscribes to; empty: messages of any channel or none."""
+    filter: dict[str, Any] | None
+    """The payload filter the message data must pass (``producer.filters``)."""
     status: EndpointStatus
     disabled_reason: str | None
     disabled_at: datetime | None
@@ -125,6 +135,10 @@ class Message:
     payload: bytes
     idempotency_key: str | None
     deliveries: int
+    channels: list[str]
+    """The channels it was sent on."""
+    skipped: dict[str, int]
+    """Endpoints it matched that got no delivery, by reason: ``{"filter": 2}``."""
 
     @property
     def envelope(self) -> dict[str, Any]:
@@ -185,6 +199,16 @@ class TestResult:
 
 
 @dataclass(frozen=True)
+class ReplayResult:
+    """What a replay of an endpoint's window did."""
+
+    created: int
+    """Deliveries created for messages the endpoint had none of."""
+    requeued: int
+    """Failed deliveries put back in the queue (with ``include_failed``)."""
+
+
+@dataclass(frozen=True)
 class EndpointStats:
     """Delivery counts and attempt latency of one endpoint over a window."""
 
@@ -198,11 +222,14 @@ class EndpointStats:
 
 @dataclass(frozen=True)
 class HourlyCount:
-    """Deliveries of an endpoint created in one hour that succeeded or failed."""
+    """Deliveries of an endpoint created in one hour that succeeded, failed,
+    or are still retrying after a failed attempt."""
 
     hour: datetime
     succeeded: int
     failed: int
+    retrying: int = 0
+    """Pending (or being sent) after at least one attempt."""
 
 
 @dataclass(frozen=True)
@@ -219,6 +246,54 @@ class ApiKey:
     def is_admin(self) -> bool:
         """Admin keys see every tenant."""
         return self.tenant is None
+
+
+@dataclass(frozen=True)
+class FailingEndpoint:
+    """An endpoint and its failed attempts over a window."""
+
+    endpoint_id: str
+    tenant: str
+    url: str
+    failed: int
+    attempts: int
+
+
+@dataclass(frozen=True)
+class HourlyActivity:
+    """The attempts of every endpoint started in one hour."""
+
+    hour: datetime
+    succeeded: int
+    failed: int
+    """Attempts that did not succeed (retried or given up)."""
+    max_wait_seconds: float | None
+    """The longest a first attempt in this hour waited after its message was
+    sent: the queue lag of that hour (None without a first attempt)."""
+
+
+@dataclass(frozen=True)
+class Overview:
+    """How delivery goes across all tenants: over a window, and right now."""
+
+    since: datetime
+    until: datetime
+    attempts: int
+    """Attempts started in the window (test sends left out)."""
+    succeeded: int
+    failed: int
+    success_rate: float | None
+    """``succeeded / attempts``; None without attempts."""
+    attempts_per_minute: float
+    """Throughput: attempts per minute over the window."""
+    deliveries_due: int
+    """Pending deliveries due now on enabled endpoints."""
+    queue_lag_seconds: float
+    """Seconds since the oldest of them fell due (0 when none is)."""
+    failing_endpoints: list[FailingEndpoint]
+    """The endpoints with the most failed attempts in the window, most first."""
+    hours: list[HourlyActivity]
+    """Every hour of the window, oldest first (hours without attempts at 0)."""
 
 
 V = TypeVar("V")

@@ -41,6 +41,7 @@ from producer.maintenance import Maintenance, reclaim_expired_leases
 from producer.outcomes import Outcomes
 from producer.queue import EndpointLimits, Job
 from producer.store import NOTIFY_CHANNEL
+from producer.tracing import batch_span
 from producer.transport import Transport
 
 __all__ = ["BackgroundWorker", "Worker", "release_deliveries", "run_worker"]
@@ -191,9 +192,15 @@ class Worker:
             claimed: list[Job] = []
             if requested > 0:
                 self._signal.clear()
-                claimed, caps = await self._db(
-                    self._claim, requested, self._local_busy(), self._local_tenants()
-                )
+                with batch_span(
+                    self.ctx.tracing, "webhooks.claim", {"webhooks.requested": requested}
+                ) as span:
+                    claimed, caps = await self._db(
+                        self._claim, requested, self._local_busy(), self._local_tenants()
+                    )
+                    if span is not None:
+                        span.set_attribute("webhooks.claimed", len(claimed))
+                self.ctx.hooks.claimed(self.owner, len(claimed))
                 self._caps.update(caps)
                 held = self._held()
                 for job in claimed:
@@ -407,7 +414,8 @@ class Worker:
             return
         batch, self._results = self._results, []
         try:
-            await self._db(self.outcomes.record, batch, self.owner)
+            with batch_span(self.ctx.tracing, "webhooks.record", {"webhooks.results": len(batch)}):
+                await self._db(self.outcomes.record, batch, self.owner)
         except Exception:
             log.exception("recording %d results failed; recording them one by one", len(batch))
             for result in batch:

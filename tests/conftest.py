@@ -11,12 +11,24 @@ from typing import Any
 
 import pytest
 
-from producer import Producer
+from producer import Producer, destinations
 from tests.helpers.api import Api
 from tests.helpers.clock import FakeClock
 from tests.helpers.postgres import DatabasePool, create_database, drop_database, require_postgres
 from tests.helpers.producers import FAST
 from tests.helpers.receiver import Receiver
+from tests.helpers.resolvers import offline_resolver
+
+# -- name resolution ----------------------------------------------------------------
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """No test resolves an outside name: every producer made in the test run
+    (modules that build one when collected included) resolves with
+    ``offline_resolver`` (tests/helpers/resolvers.py), at registration and at
+    delivery; a test that needs a name to resolve installs a ``FakeResolver``."""
+    destinations.system_resolver = offline_resolver
+
 
 # -- databases ----------------------------------------------------------------------
 

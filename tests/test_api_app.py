@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import re
+from typing import Any
+
 import pytest
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from api import Principal, create_app
 from producer import Producer, __version__
 from tests.helpers.api import assert_error
+from tests.helpers.browser import needs_chromium
+from tests.helpers.receiver import LocalServer
 
 # -- create_app --------------------------------------------------------------------
 
@@ -97,6 +103,9 @@ ROUTES = {
     ("post", "/v1/endpoints/{endpoint_id}/enable"),
     ("post", "/v1/endpoints/{endpoint_id}/test"),
     ("post", "/v1/endpoints/{endpoint_id}/recover"),
+    ("post", "/v1/endpoints/{endpoint_id}/replay"),
+    ("post", "/v1/deliveries/retry"),
+    ("post", "/v1/filters/test"),
     ("get", "/v1/endpoints/{endpoint_id}/stats"),
     ("post", "/v1/event-types"),
     ("get", "/v1/event-types"),
@@ -112,6 +121,7 @@ ROUTES = {
     ("get", "/v1/deliveries/{delivery_id}/attempts"),
     ("post", "/v1/deliveries/{delivery_id}/retry"),
     ("get", "/v1/health"),
+    ("get", "/v1/stats"),
     ("post", "/v1/portal-links"),
     ("get", "/metrics"),
 }
@@ -156,6 +166,94 @@ def test_openapi_schemas_carry_examples(openapi):
         assert schemas[name].get("examples"), name
 
 
-def test_the_docs_page_is_served(api):
+# -- /docs and /ui work offline ---------------------------------------------------------
+
+
+_LINK = re.compile(r"""(?:src|href)="([^"]*)"|\burl: '([^']*)'""")
+
+
+def _linked(html: str) -> list[str]:
+    """Every address a page loads or links to: ``src``, ``href`` and Swagger UI's ``url``."""
+    return [a or b for a, b in _LINK.findall(html)]
+
+
+def test_the_docs_page_loads_swagger_ui_from_the_app_itself(api):
     response = api.anonymous.get("/docs")
-    assert response.status_code == 200 and "swagger" in response.text.lower()
+    assert response.status_code == 200 and "SwaggerUIBundle" in response.text
+    linked = _linked(response.text)
+    assert sorted(linked) == [
+        "/docs/assets/favicon-32x32.png",
+        "/docs/assets/swagger-ui-bundle.js",
+        "/docs/assets/swagger-ui.css",
+        "/openapi.json",
+    ]
+    assert "https://" not in response.text and "http://" not in response.text
+
+
+@pytest.mark.parametrize(
+    ("name", "media_type", "least"),
+    [
+        ("swagger-ui-bundle.js", "text/javascript", 500_000),
+        ("swagger-ui.css", "text/css", 50_000),
+        ("favicon-32x32.png", "image/png", 100),
+    ],
+)
+def test_the_swagger_ui_files_are_served_by_the_app(api, name, media_type, least):
+    response = api.anonymous.get(f"/docs/assets/{name}")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith(media_type)
+    assert len(response.content) >= least
+
+
+def test_the_docs_page_tells_swagger_ui_not_to_call_its_public_validator(api):
+    assert '"validatorUrl": null' in api.anonymous.get("/docs").text
+
+
+@pytest.mark.parametrize(
+    "path", ["/docs/assets/index.html", "/docs/assets/swagger-initializer.js", "/redoc"]
+)
+def test_nothing_else_of_the_docs_is_served(api, path):
+    assert_error(api.anonymous.get(path), 404, "not_found")
+
+
+def test_the_docs_of_a_mounted_app_point_below_its_mount_path(producer):
+    host = FastAPI()
+    host.mount("/hooks", create_app(producer))
+    page = TestClient(host).get("/hooks/docs")
+    assert page.status_code == 200
+    assert all(link.startswith("/hooks/") for link in _linked(page.text)), _linked(page.text)
+    assert TestClient(host).get("/hooks/docs/assets/swagger-ui.css").status_code == 200
+
+
+def test_the_ui_loads_no_outside_asset(api):
+    page = api.anonymous.get("/ui/login")
+    assert page.status_code == 200
+    linked = _linked(page.text)
+    assert any(link.startswith("/ui/static/") for link in linked)
+    assert all(link.startswith("/") and not link.startswith("//") for link in linked), linked
+
+
+@pytest.mark.slow
+@needs_chromium
+def test_the_docs_render_in_a_browser_that_reaches_nothing_but_the_app(browser, tmp_path):
+    # SQLite only: the page does not depend on the database.
+    producer = Producer(f"sqlite:///{tmp_path / 'webhooks.db'}", auto_migrate=True)
+    outside: list[str] = []
+
+    def only_the_app(route: Any) -> None:
+        if route.request.url.startswith(base_url):
+            route.continue_()
+        else:
+            outside.append(route.request.url)
+            route.abort()
+
+    with LocalServer(create_app(producer)) as base_url:
+        page = browser.new_page()
+        page.route("**/*", only_the_app)
+        page.goto(f"{base_url}/docs")
+        page.locator(".opblock").first.wait_for()
+        assert page.locator(".opblock").count() >= 20
+        assert page.locator(".errors-wrapper").count() == 0
+        page.close()
+    producer.close()
+    assert outside == []

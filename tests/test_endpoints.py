@@ -157,3 +157,12 @@ def test_rotation_to_a_given_secret_validates_it(producer):
 def _live_secrets(producer, endpoint_id):
     with producer.store.transaction() as s:
         return producer.live_secrets(producer.store.get_endpoint(s, endpoint_id))
+
+
+@pytest.mark.parametrize("reason", ["", "x" * 17, "bad\x00", 3])
+def test_disable_refuses_a_reason_the_log_cannot_keep(producer, reason):
+    endpoint = producer.create_endpoint("https://r.example/h")
+    with pytest.raises(ValidationError) as caught:
+        producer.disable_endpoint(endpoint.id, reason=reason)
+    assert "reason" in str(caught.value)
+    assert producer.get_endpoint(endpoint.id).status == "enabled"

@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import json
+import signal
+import socket
+import subprocess
+import sys
 import time
 from typing import Any
 
 import httpx
+import pytest
 
 from producer.listen import MAX_PRINTED_BODY, ASGIApp, create_listener_app
 from producer.signing import build_headers, generate_secret, public_key
@@ -162,3 +167,36 @@ def test_lifespan_startup_and_shutdown_are_acknowledged():
 
     asyncio.run(app({"type": "lifespan"}, receive, send))
     assert sent == [{"type": "lifespan.startup.complete"}, {"type": "lifespan.shutdown.complete"}]
+
+
+@pytest.mark.slow
+def test_port_in_use_is_one_line_and_no_listening_message():
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = subprocess.run(
+            [sys.executable, "-m", "producer.cli", "listen", "--port", str(port)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert result.returncode == 1 and result.stdout == ""
+    assert result.stderr.strip().splitlines() == [
+        f"error: port {port} on 127.0.0.1 is in use (choose another with --port)"
+    ]
+
+
+@pytest.mark.slow
+def test_ctrl_c_ends_the_listener_quietly_with_status_0():
+    listener = subprocess.Popen(
+        [sys.executable, "-m", "producer.cli", "listen", "--port", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert listener.stdout is not None
+    assert listener.stdout.readline().startswith("Listening on http://127.0.0.1:")
+    listener.send_signal(signal.SIGINT)
+    out, err = listener.communicate(timeout=30)
+    assert (listener.returncode, out, err) == (0, "", "")

@@ -7,7 +7,11 @@ import logging
 
 import pytest
 
+from producer import Producer
 from producer.logs import NOISY_LOGGERS, configure_logging
+from producer.outcomes import Outcomes
+from producer.problem_log import FIELDS, Problem
+from tests.helpers.clock import START
 
 
 @pytest.fixture(autouse=True)
@@ -51,3 +55,45 @@ def test_json_format_writes_one_object_per_line_with_stable_keys(capfd):
     assert (first["level"], first["logger"]) == ("WARNING", "producer.worker")
     assert first["message"] == "endpoint ep_1 failing" and first["time"].endswith("+00:00")
     assert "RuntimeError: boom" in second["exception"]
+
+
+def test_json_lines_of_delivery_problems_carry_their_fields(capfd):
+    configure_logging("INFO", "json")
+    problem = Problem(
+        "attempt_failed",
+        "ep_1",
+        "acme",
+        host="hooks.acme.example",
+        delivery_id="dlv_1",
+        attempt=1,
+        status_code=500,
+        next_attempt_at=START,
+    )
+    producer = Producer("sqlite://")
+    try:
+        Outcomes(producer.context).log_problems([problem])
+    finally:
+        producer.close()
+    [line] = capfd.readouterr().err.strip().splitlines()
+    entry = json.loads(line)
+    assert set(entry) == {"time", "level", "logger", "message", *FIELDS}
+    assert (entry["level"], entry["logger"], entry["problem"]) == (
+        "WARNING",
+        "producer.outcomes",
+        "attempt_failed",
+    )
+    assert (entry["endpoint_id"], entry["tenant"], entry["status_code"], entry["error"]) == (
+        "ep_1",
+        "acme",
+        500,
+        None,
+    )
+    assert entry["next_attempt_at"] == "2026-11-22T10:00:00.000Z"
+    assert entry["message"].startswith("endpoint ep_1 (tenant acme, hooks.acme.example)")
+
+
+def test_json_lines_leave_out_other_libraries_extra_attributes(capfd):
+    configure_logging("INFO", "json")
+    logging.getLogger("a.library").warning("hello", extra={"color_message": "\x1b[1mhello"})
+    entry = json.loads(capfd.readouterr().err)
+    assert set(entry) == {"time", "level", "logger", "message"}

@@ -88,6 +88,16 @@ def test_missing_converter_path_is_a_conversion_error():
         registry.convert("order.created", {}, "1", "2")
 
 
+def test_reaches_tells_whether_a_chain_of_converters_exists():
+    registry = ConverterRegistry()
+    registry.register("order.created", "3", "2", lambda d: d)
+    registry.register("*", "2", "1", lambda d: d)
+    assert registry.reaches("order.created", "3", "1")
+    assert registry.reaches("order.created", "2", "2")
+    assert not registry.reaches("order.created", "1", "3")
+    assert not registry.reaches("user.created", "3", "1")
+
+
 def test_failing_converter_is_a_conversion_error():
     registry = ConverterRegistry()
     registry.register("a.b", "2", "1", lambda d: d["missing"])

@@ -23,7 +23,14 @@ from api.ui.tokens import ExpiredToken, InvalidToken, Signer, resolve_secret
 from producer import HourlyCount, Producer
 from producer.settings import Settings
 from tests.helpers.receiver import Receiver
-from tests.helpers.ui import SECRET, build_app, csrf_of, failed_by_worker, sign_in
+from tests.helpers.ui import (
+    SECRET,
+    build_app,
+    csrf_of,
+    failed_by_worker,
+    retrying_by_worker,
+    sign_in,
+)
 from tests.helpers.waiting import wait_until
 
 # -- fixtures -------------------------------------------------------------------
@@ -137,6 +144,18 @@ def test_signing_out_ends_the_session(admin: tuple[TestClient, str]) -> None:
     assert client.get("/ui/endpoints", follow_redirects=False).status_code == 303
 
 
+def test_signing_out_of_a_portal_session_says_how_to_come_back(
+    client: TestClient, admin_key: str
+) -> None:
+    client.get(_link(client, admin_key, {"tenant": "acme"}).json()["url"])
+    csrf = csrf_of(client.get("/ui/endpoints").text)
+    response = client.post("/ui/logout", data={"csrf": csrf}, follow_redirects=False)
+    assert response.status_code == 200
+    assert "open the portal link again" in response.text
+    assert SESSION_COOKIE not in client.cookies
+    assert client.get("/ui/endpoints", follow_redirects=False).status_code == 303
+
+
 def test_a_tenant_key_sees_only_its_tenant(producer: Producer, client: TestClient) -> None:
     own = producer.create_endpoint("https://acme.example/hooks", tenant="acme")
     other = producer.create_endpoint("https://globex.example/hooks", tenant="globex")
@@ -188,7 +207,7 @@ def test_endpoints_page_shows_status_failing_since_and_success_rate(
     client, _ = admin
     failing, _ = failed_by_worker(producer, receiver, "acme")
     paused = producer.create_endpoint("https://globex.example/hooks", tenant="globex")
-    producer.disable_endpoint(paused.id, reason="customer asked")
+    producer.disable_endpoint(paused.id, reason="paused by acme")
     page = client.get("/ui/endpoints")
     assert page.status_code == 200
     assert page.headers["cache-control"] == "no-store"
@@ -197,7 +216,8 @@ def test_endpoints_page_shows_status_failing_since_and_success_rate(
     assert failing.failing_since.strftime("%Y-%m-%d %H:%M:%S UTC") in row
     assert "0.0%" in row
     assert "0 ok · 1 failed" in row
-    assert "customer asked" in _row_of(page.text, paused.url)
+    assert "1 failure in a row" in row
+    assert "paused by acme" in _row_of(page.text, paused.url)
 
 
 def _row_of(html: str, text: str) -> str:
@@ -253,6 +273,41 @@ def test_endpoint_page_shows_settings_chart_and_deliveries(
     assert page.text.count('<rect class="failed"') == 1
     assert "0 succeeded, 1 failed" in page.text
     assert delivery_id in page.text
+
+
+def test_an_endpoint_that_never_succeeded_shows_no_latency(
+    producer: Producer, receiver: Receiver, admin: tuple[TestClient, str]
+) -> None:
+    client, _ = admin
+    endpoint, _ = failed_by_worker(producer, receiver, "acme")
+    assert producer.endpoint_stats(endpoint.id).latency_p50_ms is not None  # failed attempts
+    page = client.get(f"/ui/endpoints/{endpoint.id}").text
+    latency = re.search(r'<span id="latency">(.*?)</span>', page, re.S)
+    assert latency and latency.group(1) == "latency: no successful delivery in these 24 hours"
+    assert " ms" not in latency.group(1)
+
+
+def test_an_endpoint_that_succeeded_shows_its_latency(
+    producer: Producer, receiver: Receiver, admin: tuple[TestClient, str]
+) -> None:
+    client, _ = admin
+    endpoint = producer.create_endpoint(receiver.url("/ok"), tenant="acme")
+    producer.test_endpoint(endpoint.id)
+    page = client.get(f"/ui/endpoints/{endpoint.id}").text
+    assert re.search(r'<span id="latency">latency p50 \d+ ms, p95 \d+ ms</span>', page)
+
+
+def test_the_chart_shows_the_retrying_deliveries_of_an_endpoint_that_never_succeeded(
+    producer: Producer, receiver: Receiver, admin: tuple[TestClient, str]
+) -> None:
+    client, _ = admin
+    endpoint, delivery_id = retrying_by_worker(producer, receiver, "acme")
+    assert producer.get_delivery(delivery_id).status == "pending"
+    page = client.get(f"/ui/endpoints/{endpoint.id}").text
+    assert page.count('<rect class="retrying"') == 1
+    assert '<rect class="ok"' not in page
+    assert "0 succeeded, 0 failed, 1 retrying" in page
+    assert "busiest hour 1" in page
 
 
 def test_endpoint_deliveries_filter_by_status_event_type_and_time(
@@ -354,6 +409,89 @@ def test_unknown_things_get_a_404_page(admin: tuple[TestClient, str]) -> None:
         assert "Not found" in response.text
 
 
+def _navigation(html: str) -> str:
+    header = re.search(r'<header class="top">(.*?)</header>', html, re.S)
+    assert header, "the page has no header"
+    return header.group(1)
+
+
+@pytest.mark.parametrize(
+    ("path", "status"),
+    [
+        ("/ui/endpoints/ep_nope", 404),
+        ("/ui/no/such/page", 404),
+        ("/ui/endpoints?status=lost", 422),
+    ],
+)
+def test_error_pages_keep_the_navigation_of_an_admin(
+    admin: tuple[TestClient, str], path: str, status: int
+) -> None:
+    client, csrf = admin
+    response = client.get(path)
+    assert response.status_code == status
+    assert "text/html" in response.headers["content-type"]
+    nav = _navigation(response.text)
+    assert 'href="/ui/endpoints">Endpoints</a>' in nav
+    assert 'href="/ui/messages">Messages</a>' in nav
+    assert "Admin" in nav
+    assert csrf_of(nav) == csrf  # signing out works from the error page
+
+
+def test_error_pages_keep_the_navigation_of_a_portal_session(
+    producer: Producer, client: TestClient, admin_key: str
+) -> None:
+    other = producer.create_endpoint("https://globex.example/hooks", tenant="globex")
+    client.get(_link(client, admin_key, {"tenant": "acme"}).json()["url"])
+    for path in (f"/ui/endpoints/{other.id}", "/ui/nowhere"):
+        response = client.get(path)
+        assert response.status_code == 404
+        nav = _navigation(response.text)
+        assert "Tenant <strong>acme</strong>" in nav
+        assert 'href="/ui/endpoints">Endpoints</a>' in nav
+
+
+def test_an_unknown_address_gets_the_html_404_page_even_signed_out(client: TestClient) -> None:
+    response = client.get("/ui/nowhere")
+    assert response.status_code == 404
+    assert "text/html" in response.headers["content-type"]
+    assert "Not found" in response.text
+    assert "Sign out" not in response.text
+
+
+def test_a_trailing_slash_leads_to_the_page_without_it(admin: tuple[TestClient, str]) -> None:
+    client, _ = admin
+    response = client.get("/ui/endpoints/?status=enabled", follow_redirects=False)
+    assert response.status_code == 307
+    assert response.headers["location"] == "/ui/endpoints?status=enabled"
+    assert client.get("/ui/", follow_redirects=False).headers["location"] == "/ui"
+
+
+def test_every_page_says_tenant(
+    producer: Producer, receiver: Receiver, client: TestClient, admin_key: str
+) -> None:
+    endpoint = producer.create_endpoint(receiver.url("/t"), tenant="acme")
+    result = producer.test_endpoint(endpoint.id)
+    pages = [
+        "/ui/login",
+        "/ui/endpoints",
+        f"/ui/endpoints/{endpoint.id}",
+        f"/ui/deliveries/{result.delivery_id}",
+        "/ui/messages",
+        f"/ui/messages/{result.message_id}",
+        "/ui/endpoints/ep_nope",
+    ]
+    seen = [client.get("/ui/login").text]
+    sign_in(client, admin_key)
+    seen += [client.get(path).text for path in pages]
+    client.cookies.clear()
+    link = _link(client, admin_key, {"tenant": "acme"}).json()["url"]
+    seen += [client.get(link).text, client.get("/ui/endpoints").text]
+    for html in seen:
+        text = re.sub(r"<[^>]+>", " ", html)
+        assert not re.search(r"\b(account|customer)s?\b", text, re.I), text
+    assert all("tenant" in html.lower() for html in seen)
+
+
 # -- actions ------------------------------------------------------------------------
 
 
@@ -370,18 +508,46 @@ def test_retry_puts_a_failed_delivery_back_in_the_queue(
     assert producer.get_delivery(result.delivery_id).status == "pending"
 
 
-def test_retrying_a_succeeded_delivery_needs_force(
+def test_retrying_a_succeeded_delivery_without_force_explains_it_on_its_page(
+    producer: Producer, receiver: Receiver, admin: tuple[TestClient, str]
+) -> None:
+    client, csrf = admin
+    endpoint = producer.create_endpoint(receiver.url("/ok"), tenant="acme")
+    result = producer.test_endpoint(endpoint.id)
+    page = client.get(f"/ui/deliveries/{result.delivery_id}")
+    force = re.search(r"<input[^>]*name=\"force\"[^>]*>", page.text)
+    assert force and "required" not in force.group(0)  # no browser validation bubble
+    refused = client.post(f"/ui/deliveries/{result.delivery_id}/retry", data={"csrf": csrf})
+    assert refused.status_code == 409
+    assert "This delivery succeeded; tick “force” to send it again." in refused.text
+    assert 'id="retry"' in refused.text  # the delivery page, with its form
+    assert producer.get_delivery(result.delivery_id).status == "succeeded"
+
+
+def test_retrying_a_succeeded_delivery_with_force_queues_it(
     producer: Producer, receiver: Receiver, admin: tuple[TestClient, str]
 ) -> None:
     client, csrf = admin
     endpoint = producer.create_endpoint(receiver.url("/ok"), tenant="acme")
     result = producer.test_endpoint(endpoint.id)
     url = f"/ui/deliveries/{result.delivery_id}/retry"
-    refused = client.post(url, data={"csrf": csrf})
-    assert refused.status_code == 409
-    assert "already succeeded" in refused.text
-    assert client.post(url, data={"csrf": csrf, "force": "on"}).status_code == 200
+    page = client.post(url, data={"csrf": csrf, "force": "on"})
+    assert page.status_code == 200
+    assert "queued to be sent again" in page.text
     assert producer.get_delivery(result.delivery_id).status == "pending"
+
+
+def test_a_delivery_of_a_deleted_endpoint_offers_no_retry(
+    producer: Producer, receiver: Receiver, admin: tuple[TestClient, str]
+) -> None:
+    client, _ = admin
+    endpoint = producer.create_endpoint(receiver.script("/gone", [500]), tenant="acme")
+    result = producer.test_endpoint(endpoint.id)
+    producer.delete_endpoint(endpoint.id)
+    page = client.get(f"/ui/deliveries/{result.delivery_id}")
+    assert page.status_code == 200
+    assert "(deleted)" in page.text
+    assert 'id="retry"' not in page.text
 
 
 def test_disable_and_enable_an_endpoint(producer: Producer, admin: tuple[TestClient, str]) -> None:
@@ -393,6 +559,21 @@ def test_disable_and_enable_an_endpoint(producer: Producer, admin: tuple[TestCli
     assert producer.get_endpoint(endpoint.id).disabled_reason == "maintenance"
     page = client.post(f"{base}/enable", data={"csrf": csrf})
     assert "The endpoint is enabled" in page.text
+    assert producer.get_endpoint(endpoint.id).status == "enabled"
+
+
+def test_a_reason_too_long_to_keep_gets_a_clear_page(
+    producer: Producer, admin: tuple[TestClient, str]
+) -> None:
+    client, csrf = admin
+    endpoint = producer.create_endpoint("https://acme.example/hooks", tenant="acme")
+    page = client.get(f"/ui/endpoints/{endpoint.id}").text
+    assert 'name="reason" placeholder="reason (optional)" maxlength="16"' in page
+    response = client.post(
+        f"/ui/endpoints/{endpoint.id}/disable", data={"csrf": csrf, "reason": "x" * 17}
+    )
+    assert response.status_code == 422
+    assert "reason: at most 16 characters" in response.text
     assert producer.get_endpoint(endpoint.id).status == "enabled"
 
 
@@ -426,23 +607,75 @@ def test_recover_requeues_the_failed_deliveries_of_a_window(
     assert {producer.get_delivery(d).status for d in failed} == {"pending"}
 
 
-def test_send_test_event_shows_the_receivers_answer(
+def test_recovering_an_empty_window_says_nothing_was_queued(
+    producer: Producer, admin: tuple[TestClient, str]
+) -> None:
+    client, csrf = admin
+    endpoint = producer.create_endpoint("https://acme.example/hooks", tenant="acme")
+    since = (datetime.now(UTC) - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M")
+    response = client.post(
+        f"/ui/endpoints/{endpoint.id}/recover", data={"csrf": csrf, "since": since}
+    )
+    assert "nothing was queued" in response.text
+
+
+def test_send_test_event_shows_the_receivers_answer_on_the_endpoint_page(
     producer: Producer, receiver: Receiver, admin: tuple[TestClient, str]
 ) -> None:
     client, csrf = admin
     endpoint = producer.create_endpoint(receiver.script("/t", [418]), tenant="acme")
+    response = client.post(
+        f"/ui/endpoints/{endpoint.id}/test", data={"csrf": csrf}, follow_redirects=False
+    )
+    assert response.status_code == 303
+    assert urlsplit(response.headers["location"]).path == f"/ui/endpoints/{endpoint.id}"
+    page = client.get(response.headers["location"])
+    outcome = page.text[page.text.index('id="test-outcome"') :].split("</div>")[0]
+    assert "Test event failed" in outcome and "HTTP 418" in outcome
+    assert "status 418" in outcome
+    assert len(receiver.received("/t")) == 1
+
+
+def test_after_a_test_send_the_endpoint_page_lists_and_counts_the_new_delivery(
+    producer: Producer, receiver: Receiver, admin: tuple[TestClient, str]
+) -> None:
+    client, csrf = admin
+    endpoint = producer.create_endpoint(receiver.url("/t"), tenant="acme")
     page = client.post(f"/ui/endpoints/{endpoint.id}/test", data={"csrf": csrf})
     assert page.status_code == 200
-    assert "Test event failed" in page.text and "HTTP 418" in page.text
-    assert "status 418" in page.text
-    fragment = client.post(
-        f"/ui/endpoints/{endpoint.id}/test",
-        data={"csrf": csrf},
-        headers={"X-Requested-With": "fetch"},
-    )
-    assert fragment.text.lstrip().startswith('<div class="test-result ok"')
-    assert "status 200" in fragment.text
-    assert len(receiver.received("/t")) == 2
+    [delivery] = producer.list_deliveries(endpoint_id=endpoint.id).data
+    assert "Test event accepted" in page.text
+    assert f"<code>{delivery.id}</code></a></td>" in page.text  # in the deliveries table
+    assert "1 succeeded · 0 failed · 0 pending" in page.text
+    assert page.text.count('<rect class="ok"') == 1
+
+
+def test_links_from_the_page_after_a_test_send_leave_its_answer_behind(
+    producer: Producer, receiver: Receiver, admin: tuple[TestClient, str]
+) -> None:
+    client, csrf = admin
+    endpoint = producer.create_endpoint(receiver.url("/t"), tenant="acme")
+    for i in range(26):
+        producer.send("invoice.paid", {"n": i}, tenant="acme")
+    page = client.post(f"/ui/endpoints/{endpoint.id}/test", data={"csrf": csrf})
+    next_url = re.search(r'href="([^"]+)" rel="next"', page.text)
+    assert next_url and "test=" not in next_url.group(1)
+    assert 'id="test-outcome"' not in client.get(next_url.group(1).replace("&amp;", "&")).text
+
+
+def test_a_test_answer_is_shown_only_for_a_test_send_of_that_endpoint(
+    producer: Producer, receiver: Receiver, admin: tuple[TestClient, str]
+) -> None:
+    client, _ = admin
+    endpoint = producer.create_endpoint(receiver.url("/a"), tenant="acme")
+    other = producer.create_endpoint(receiver.url("/b"), tenant="acme")
+    foreign = producer.test_endpoint(other.id).delivery_id
+    message = producer.send("invoice.paid", {"n": 1}, tenant="acme")
+    [scheduled] = producer.list_deliveries(message_id=message.id, endpoint_id=endpoint.id).data
+    for delivery_id in (foreign, scheduled.id, "dlv_nope"):
+        page = client.get(f"/ui/endpoints/{endpoint.id}?test={delivery_id}")
+        assert page.status_code == 200
+        assert 'id="test-outcome"' not in page.text
 
 
 # -- portal links -------------------------------------------------------------------
@@ -512,7 +745,7 @@ def test_a_portal_link_opens_the_ui_for_its_tenant_only(
     assert SESSION_COOKIE in client.cookies
     page = client.get("/ui/endpoints")
     assert own.url in page.text and other.url not in page.text
-    assert "Account <strong>acme</strong>" in page.text
+    assert "Tenant <strong>acme</strong>" in page.text
     for path in (
         f"/ui/endpoints/{other.id}",
         f"/ui/deliveries/{other_test.delivery_id}",
@@ -621,15 +854,36 @@ def test_bar_chart_scales_the_busiest_hour_to_the_full_height() -> None:
     assert (chart.total_succeeded, chart.total_failed) == (3, 1)
 
 
+def test_bar_chart_stacks_retrying_on_failed_on_succeeded() -> None:
+    hour = datetime(2026, 11, 22, 0, tzinfo=UTC)
+    chart = bar_chart([HourlyCount(hour, 2, 1, retrying=1)], width=100, height=100)
+    [bar] = chart.bars
+    assert (bar.succeeded_height, bar.failed_height, bar.retrying_height) == (40, 20, 20)
+    assert bar.succeeded_y == bar.failed_y + bar.failed_height
+    assert bar.failed_y == bar.retrying_y + bar.retrying_height
+    assert bar.retrying_y == 0
+    assert bar.title == "00:00 UTC: 2 succeeded, 1 failed, 1 retrying"
+    assert chart.total_retrying == 1
+
+
+def test_bar_chart_draws_failures_when_nothing_succeeded() -> None:
+    hour = datetime(2026, 11, 22, 0, tzinfo=UTC)
+    chart = bar_chart([HourlyCount(hour, 0, 3)], width=100, height=100)
+    [bar] = chart.bars
+    assert bar.succeeded_height == 0
+    assert bar.failed_height == pytest.approx(chart.plot_height)
+
+
 def test_hourly_counts_use_the_library_aggregate_when_there_is_one() -> None:
     since, until = hour_window(datetime(2026, 11, 22, 10, 30, tzinfo=UTC))
     asked: dict[str, Any] = {}
 
     def endpoint_hourly_counts(endpoint_id: str, **kwargs: Any) -> list[SimpleNamespace]:
         asked.update(kwargs, endpoint_id=endpoint_id)
-        return [SimpleNamespace(hour=until - timedelta(hours=1), succeeded=7, failed=2)]
+        return [SimpleNamespace(hour=until - timedelta(hours=1), succeeded=7, failed=2, retrying=1)]
 
     fake = SimpleNamespace(endpoint_hourly_counts=endpoint_hourly_counts)
     counts = hourly_counts(fake, "ep_x", since=since, until=until, tenant="acme")
     assert asked == {"endpoint_id": "ep_x", "since": since, "until": until, "tenant": "acme"}
-    assert (counts[-1].succeeded, counts[-1].failed) == (7, 2)
+    assert (counts[-1].succeeded, counts[-1].failed, counts[-1].retrying) == (7, 2, 1)
+    assert (counts[0].succeeded, counts[0].failed, counts[0].retrying) == (0, 0, 0)

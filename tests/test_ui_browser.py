@@ -11,6 +11,7 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -52,7 +53,7 @@ def test_an_admin_and_a_portal_user_find_their_way(
         page.click("button[type=submit]")
         expect(page).to_have_url(f"{base_url}/ui/endpoints")
         row = page.locator("#endpoints tr", has_text=failing.url)
-        expect(row).to_contain_text("failures in a row")
+        expect(row).to_contain_text("1 failure in a row")
         expect(row).to_contain_text("0.0%")
 
         # ... opens it, then its failed delivery, and retries it.
@@ -66,15 +67,50 @@ def test_an_admin_and_a_portal_user_find_their_way(
         expect(page.locator("#delivery-status")).to_have_text("pending")
         assert producer.get_delivery(delivery_id).status == "pending"
 
-        # ... and presses "Send test event": the answer shows in place.
+        # ... and presses "Send test event": the answer shows on the endpoint
+        # page, whose deliveries and figures count the new delivery.
         page.get_by_role("link", name=failing.url).click()
-        endpoint_url = page.url
+        endpoint_path = urlsplit(page.url).path
         receiver.script("/acme/fail", [503])
         page.click("#send-test")
         expect(page.locator("#test-outcome")).to_contain_text("HTTP 503")
         expect(page.locator("#test-outcome pre")).to_have_text("status 503")
-        assert page.url == endpoint_url
+        assert urlsplit(page.url).path == endpoint_path
+        [tested, _] = producer.list_deliveries(endpoint_id=failing.id).data
+        expect(page.get_by_role("link", name=tested.id)).to_be_visible()
+        expect(page.locator("#latency")).to_have_text(
+            "latency: no successful delivery in these 24 hours"
+        )
+        expect(page.locator("#hourly-chart rect.failed")).to_have_count(1)
+        expect(page.locator("#hourly-chart")).to_have_attribute(
+            "aria-label", re.compile("0 succeeded, 1 failed, 1 retrying")
+        )
         page.screenshot(path=str(tmp_path / "endpoint.png"), full_page=True)
+
+        # A second test send succeeds; retrying it asks for "force", on the page.
+        page.click("#send-test")
+        expect(page.locator("#test-outcome")).to_contain_text("Test event accepted")
+        page.locator("#test-outcome").get_by_role("link", name="see the delivery").click()
+        expect(page.locator("#delivery-status")).to_have_text("succeeded")
+        box, label = (
+            page.locator("#force").bounding_box(),
+            page.locator("label.check").bounding_box(),
+        )
+        assert box is not None and label is not None
+        assert label["height"] < 2 * box["height"], "the checkbox sits beside its label, not above"
+        page.click("#retry")
+        expect(page.locator("#retry-refused")).to_have_text(
+            "This delivery succeeded; tick “force” to send it again."
+        )
+        page.screenshot(path=str(tmp_path / "retry-refused.png"), full_page=True)
+        page.check("#force")
+        page.click("#retry")
+        expect(page.locator(".notice")).to_contain_text("queued to be sent again")
+
+        # A wrong address still shows the way back.
+        page.goto(f"{base_url}/ui/no-such-page")
+        expect(page.locator("h1")).to_have_text("Not found")
+        expect(page.locator("header nav")).to_contain_text("Endpoints")
         admin.close()
 
         # A host app makes a portal link; its user, arriving from another
@@ -95,3 +131,7 @@ def test_an_admin_and_a_portal_user_find_their_way(
         answer = portal.goto(f"{base_url}/ui/endpoints/{other.id}")
         assert answer is not None and answer.status == 404
         expect(portal.locator("h1")).to_have_text("Not found")
+        expect(portal.locator(".who")).to_have_text(re.compile(r"Tenant\s+acme"))
+        portal.get_by_role("link", name="Endpoints", exact=True).click()
+        expect(portal.locator("#endpoints")).to_contain_text(failing.url)
+        portal.screenshot(path=str(tmp_path / "portal.png"), full_page=True)

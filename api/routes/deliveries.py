@@ -10,7 +10,13 @@ from fastapi import APIRouter, Body, Depends, Query
 from api.dependencies import Caller, EdgeChecks, LogFiltersDep, ProducerDep
 from api.errors import route_errors
 from api.schemas.common import PageOut
-from api.schemas.deliveries import AttemptOut, DeliveryOut, RetryRequest
+from api.schemas.deliveries import (
+    AttemptOut,
+    BulkRetryOut,
+    BulkRetryRequest,
+    DeliveryOut,
+    RetryRequest,
+)
 from producer.types import DeliveryStatus
 
 __all__ = ["router"]
@@ -51,6 +57,30 @@ def list_deliveries(
         **query,
     )
     return PageOut[DeliveryOut].of(page, DeliveryOut.of)
+
+
+@router.post(
+    "/retry",
+    status_code=202,
+    responses=route_errors(400, 404),
+    summary="Retry the deliveries a filter selects",
+)
+def retry_deliveries(body: BulkRetryRequest, producer: ProducerDep, caller: Caller) -> BulkRetryOut:
+    """Every delivery the filters select (``failed`` ones by default) back
+    to ``pending``, due now, with trigger ``manual``; deliveries of deleted
+    endpoints are left alone. A tenant key requeues only its own tenant's."""
+    if not caller.sees_tenant(body.tenant):
+        return BulkRetryOut(requeued=0)
+    count = producer.retry_deliveries(
+        status=body.status,
+        event_type=body.event_type,
+        endpoint_id=body.endpoint_id,
+        tenant=caller.scope(body.tenant),
+        since=body.since,
+        until=body.until,
+        force=body.force,
+    )
+    return BulkRetryOut(requeued=count)
 
 
 @router.get("/{delivery_id}", responses=route_errors(404), summary="Get a delivery")

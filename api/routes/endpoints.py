@@ -27,6 +27,8 @@ from api.schemas.endpoints import (
     EndpointUpdate,
     RecoverOut,
     RecoverRequest,
+    ReplayOut,
+    ReplayRequest,
     RotateSecretOut,
     RotateSecretRequest,
     TestRequest,
@@ -172,6 +174,31 @@ def recover_endpoint(
         endpoint_id, since=body.since, until=body.until, tenant=caller.tenant
     )
     return RecoverOut(requeued=count)
+
+
+@router.post(
+    "/{endpoint_id}/replay",
+    status_code=202,
+    responses=route_errors(400, 404),
+    summary="Replay what an endpoint missed",
+)
+def replay_endpoint(
+    endpoint_id: str, body: ReplayRequest, producer: ProducerDep, caller: Caller
+) -> ReplayOut:
+    """A delivery, due now, for every message created in ``[since, until)``
+    that the endpoint would get if it were sent now (event types, channels,
+    filter) and has no delivery of; ``include_failed`` also requeues its
+    failed ones. Runs in batches and answers when done; running it again
+    creates nothing new."""
+    result = producer.replay_endpoint(
+        endpoint_id,
+        since=body.since,
+        until=body.until,
+        event_types=body.event_types,
+        include_failed=body.include_failed,
+        tenant=caller.tenant,
+    )
+    return ReplayOut.of(result)
 
 
 @router.get("/{endpoint_id}/stats", responses=route_errors(404), summary="Delivery statistics")

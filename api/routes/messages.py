@@ -51,6 +51,7 @@ def send_message(
         version=body.version,
         idempotency_key=idempotency_key if idempotency_key is not None else body.idempotency_key,
         endpoint_ids=body.endpoint_ids,
+        channels=body.channels,
     )
     return MessageOut.of(message)
 

@@ -1,4 +1,5 @@
-"""Unauthenticated operational routes: health check and Prometheus metrics."""
+"""Operational routes: the health check and Prometheus metrics (no key
+needed), and the service overview (an admin key)."""
 
 from __future__ import annotations
 
@@ -6,8 +7,9 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from api.dependencies import EdgeChecks, ProducerDep
-from api.schemas.operations import HealthOut
+from api.dependencies import Admin, EdgeChecks, ProducerDep, Since, Until
+from api.errors import route_errors
+from api.schemas.operations import HealthOut, StatsOut
 from producer.metrics import Metrics
 
 __all__ = ["router"]
@@ -43,6 +45,17 @@ def metrics(request: Request) -> Response:
     """Prometheus text exposition of this app's registry. No key needed."""
     app_metrics: Metrics = request.app.state.metrics
     return Response(generate_latest(app_metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+
+@router.get("/v1/stats", responses=route_errors(403), summary="Service overview")
+def stats(
+    producer: ProducerDep, admin: Admin, since: Since = None, until: Until = None
+) -> StatsOut:
+    """Attempts, success rate and throughput over the window (default: the
+    last 24 hours, at most 31 days), the ten endpoints with the most failed
+    attempts, each hour's attempts and longest first-attempt wait, and the
+    queue lag and due deliveries now. Every tenant's: an admin key only."""
+    return StatsOut.of(producer.overview(since=since, until=until))
 
 
 @router.get("/", include_in_schema=False)

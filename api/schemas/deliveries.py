@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import AwareDatetime, BaseModel, Field, StrictBool
 
 from api.schemas.common import TS_EXAMPLE, LibraryView, RequestBody, example
 from producer.payloads import format_timestamp
@@ -14,6 +14,8 @@ __all__ = [
     "AttemptOut",
     "AttemptRequestOut",
     "AttemptResponseOut",
+    "BulkRetryOut",
+    "BulkRetryRequest",
     "DeliveryOut",
     "RetryRequest",
 ]
@@ -146,3 +148,29 @@ class RetryRequest(RequestBody):
     model_config = example({"force": True})
 
     force: bool = False
+
+
+class BulkRetryRequest(RequestBody):
+    """The delivery log's filters, selecting the deliveries to requeue; they combine."""
+
+    model_config = example(
+        {"status": "failed", "endpoint_id": "ep_01JD0000000000000000000000", "since": TS_EXAMPLE}
+    )
+
+    status: Literal["failed", "succeeded"] = Field(
+        default="failed", description="`succeeded` needs `force`."
+    )
+    event_type: str | None = Field(default=None, max_length=128)
+    endpoint_id: str | None = Field(default=None, max_length=64)
+    tenant: str | None = Field(
+        default=None, max_length=128, description="Ignored for tenant keys: their own."
+    )
+    since: AwareDatetime | None = None
+    until: AwareDatetime | None = None
+    force: StrictBool = False
+
+
+class BulkRetryOut(BaseModel):
+    """How many deliveries went back to ``pending``."""
+
+    requeued: int = Field(examples=[37])

@@ -5,7 +5,15 @@ from __future__ import annotations
 
 from typing import Any, Literal, Self
 
-from pydantic import AwareDatetime, BaseModel, Field, StrictFloat, StrictInt, field_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    Field,
+    StrictBool,
+    StrictFloat,
+    StrictInt,
+    field_validator,
+)
 
 from api.schemas.common import TS_EXAMPLE, Changes, LibraryView, RequestBody, example
 from producer.types import Endpoint, EndpointSecret, EndpointStats, EndpointStatus
@@ -22,6 +30,8 @@ __all__ = [
     "PreviousSecretOut",
     "RecoverOut",
     "RecoverRequest",
+    "ReplayOut",
+    "ReplayRequest",
     "RotateSecretOut",
     "RotateSecretRequest",
     "TestRequest",
@@ -44,7 +54,19 @@ _ENDPOINT_EXAMPLE: dict[str, Any] = {
     "ordering": "unordered",
     "retry_schedule": None,
     "metadata": {},
+    "forward_traceparent": False,
+    "channels": ["store-7"],
+    "filter": {"amount": {"$gte": 100}, "currency": {"$in": ["EUR", "USD"]}},
 }
+_CHANNELS_DESCRIPTION = (
+    "Channel names (1-64 letters, digits, `_ . : -`; at most 100): the endpoint gets "
+    "only messages sent on one of them. Empty = every message."
+)
+_FILTER_DESCRIPTION = (
+    "A payload filter the message data must pass: dotted paths with values or "
+    "`$eq $ne $gt $gte $lt $lte $in $nin $exists`, combined with `$and $or $not`. "
+    "null = no filter."
+)
 
 
 class EndpointCreate(RequestBody):
@@ -72,6 +94,13 @@ class EndpointCreate(RequestBody):
     timeout_seconds: StrictFloat | None = None
     max_in_flight: StrictInt | None = None
     metadata: dict[str, Any] | None = None
+    forward_traceparent: StrictBool = Field(
+        default=False,
+        description="Send each attempt's W3C `traceparent` (and `tracestate`) to the "
+        "receiver, when the service traces with OpenTelemetry.",
+    )
+    channels: list[str] | None = Field(default=None, description=_CHANNELS_DESCRIPTION)
+    filter: dict[str, Any] | None = Field(default=None, description=_FILTER_DESCRIPTION)
 
     def settings(self) -> dict[str, Any]:
         """The fields besides ``url`` and ``tenant`` (which a tenant key
@@ -96,10 +125,13 @@ class EndpointUpdate(Changes):
     timeout_seconds: StrictFloat | None = None
     max_in_flight: StrictInt | None = None
     metadata: dict[str, Any] | None = None
+    forward_traceparent: StrictBool | None = None
+    channels: list[str] | None = Field(default=None, description=_CHANNELS_DESCRIPTION)
+    filter: dict[str, Any] | None = Field(default=None, description=_FILTER_DESCRIPTION)
 
     # Field validators run only on values the client sent, so an explicit
     # null is caught while an absent field is left alone.
-    @field_validator("url", "signature_scheme", "ordering")
+    @field_validator("url", "signature_scheme", "ordering", "forward_traceparent")
     @classmethod
     def _not_null(cls, value: Any) -> Any:
         if value is None:
@@ -140,6 +172,9 @@ class EndpointOut(LibraryView):
     timeout_seconds: float | None
     max_in_flight: int | None
     metadata: dict[str, Any]
+    forward_traceparent: bool
+    channels: list[str]
+    filter: dict[str, Any] | None
     status: EndpointStatus
     disabled_reason: str | None = Field(description="null, manual, failing or gone.")
     disabled_at: str | None
@@ -237,6 +272,37 @@ class RecoverOut(BaseModel):
     """How many failed deliveries went back to ``pending``."""
 
     requeued: int = Field(examples=[12])
+
+
+class ReplayRequest(RequestBody):
+    """The window of messages to replay: ``[since, until)`` on their creation time."""
+
+    model_config = example(
+        {
+            "since": TS_EXAMPLE,
+            "until": None,
+            "event_types": ["invoice.paid"],
+            "include_failed": True,
+        }
+    )
+
+    since: AwareDatetime
+    until: AwareDatetime | None = None
+    event_types: list[str] | None = Field(
+        default=None, description="Only messages of these event types (exact names)."
+    )
+    include_failed: StrictBool = Field(
+        default=False, description="Also requeue the endpoint's failed deliveries of the window."
+    )
+
+
+class ReplayOut(LibraryView):
+    """What the replay did."""
+
+    created: int = Field(
+        examples=[120], description="Deliveries created for messages the endpoint had none of."
+    )
+    requeued: int = Field(examples=[4], description="Failed deliveries back to `pending`.")
 
 
 class LatencyOut(BaseModel):

@@ -25,6 +25,7 @@ class MessageCreate(RequestBody):
             "version": "2",
             "endpoint_ids": None,
             "idempotency_key": None,
+            "channels": ["store-7", "eu"],
         }
     )
 
@@ -37,6 +38,11 @@ class MessageCreate(RequestBody):
     endpoint_ids: list[str] | None = None
     idempotency_key: str | None = Field(
         default=None, description="Same as the `Idempotency-Key` header, which wins."
+    )
+    channels: list[str] | None = Field(
+        default=None,
+        description="At most 10 names (1-64 letters, digits, `_ . : -`): endpoints "
+        "subscribed to channels get the message only when they share one.",
     )
 
 
@@ -52,6 +58,8 @@ class MessageOut(LibraryView):
             "created_at": TS_EXAMPLE,
             "deliveries": 2,
             "idempotency_key": None,
+            "channels": ["store-7", "eu"],
+            "skipped": {"filter": 1},
         }
     )
 
@@ -62,6 +70,11 @@ class MessageOut(LibraryView):
     created_at: str
     deliveries: int
     idempotency_key: str | None
+    channels: list[str]
+    skipped: dict[str, int] = Field(
+        description="Endpoints the message matched that got no delivery, by reason "
+        "(`filter`: their payload filter refused its data); empty when none."
+    )
 
 
 class MessageDetailOut(MessageOut):

@@ -20,7 +20,7 @@ from typing import Annotated, Any
 from fastapi import Depends, Request, Response
 
 from api.ui.assets import static_version
-from api.ui.rendering import SECURITY_HEADERS, templates
+from api.ui.rendering import RENDERER_STATE, SECURITY_HEADERS, templates
 from api.ui.tokens import Session, Signer
 from producer.producer import Producer
 
@@ -37,7 +37,7 @@ class Ui:
 
     def attach(self, request: Request) -> None:
         """A router dependency: make this UI the one the request's handler gets."""
-        request.state.webhooks_ui = self
+        setattr(request.state, RENDERER_STATE, self)
 
     def render(
         self,
@@ -63,7 +63,7 @@ class Ui:
 
 def current_ui(request: Request) -> Ui:
     """The :class:`Ui` of the router serving ``request``."""
-    ui: Ui = request.state.webhooks_ui
+    ui: Ui = getattr(request.state, RENDERER_STATE)
     return ui
 
 

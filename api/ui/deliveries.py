@@ -7,17 +7,31 @@ from fastapi import APIRouter, Response
 from api.ui.forms import Text
 from api.ui.navigation import back, notice
 from api.ui.rendering import PageRoute
-from api.ui.sessions import CheckedForm, VisitDep
+from api.ui.sessions import CheckedForm, Visit, VisitDep
 from producer.errors import NotFoundError
 
 __all__ = ["router"]
 
 router = APIRouter(route_class=PageRoute)
 
+NEEDS_FORCE = "This delivery succeeded; tick “force” to send it again."
+"""Why a retry without ``force`` of a succeeded delivery changed nothing."""
+
 
 @router.get("/deliveries/{delivery_id}", name="ui_delivery")
 def delivery_page(visit: VisitDep, delivery_id: str, done: Text = None) -> Response:
     """One delivery: where it stands, the payload sent, and every attempt."""
+    return _page(visit, delivery_id, notice=notice(done, None))
+
+
+def _page(
+    visit: Visit,
+    delivery_id: str,
+    *,
+    notice: str | None = None,
+    refusal: str | None = None,
+    status_code: int = 200,
+) -> Response:
     producer, tenant = visit.producer, visit.tenant
     delivery = producer.get_delivery(delivery_id, tenant=tenant)
     attempts = producer.list_attempts(delivery.id, tenant=tenant)
@@ -33,8 +47,10 @@ def delivery_page(visit: VisitDep, delivery_id: str, done: Text = None) -> Respo
             "attempts": attempts,
             "payload": payload,
             "endpoint": endpoint,
-            "notice": notice(done, None),
+            "notice": notice,
+            "refusal": refusal,
         },
+        status_code=status_code,
     )
 
 
@@ -42,5 +58,10 @@ def delivery_page(visit: VisitDep, delivery_id: str, done: Text = None) -> Respo
 def delivery_retry(visit: VisitDep, form: CheckedForm, delivery_id: str) -> Response:
     """Send the delivery again now (a succeeded one only with ``force`` ticked)."""
     force = form.get("force") == "on"
+    delivery = visit.producer.get_delivery(delivery_id, tenant=visit.tenant)
+    if delivery.status == "succeeded" and not force:
+        # Said on the page, next to the box to tick, rather than left to the
+        # browser's validation bubble or a bare error page.
+        return _page(visit, delivery_id, refusal=NEEDS_FORCE, status_code=409)
     visit.producer.retry_delivery(delivery_id, tenant=visit.tenant, force=force)
     return back(visit.request, "ui_delivery", {"delivery_id": delivery_id}, done="retried")

@@ -13,8 +13,10 @@ from api.ui.charts import bar_chart, hour_window, hourly_counts
 from api.ui.forms import Text, blank_to_none, input_time, one_of, parse_time
 from api.ui.navigation import PAGE_SIZE, back, notice, pager
 from api.ui.rendering import PageRoute, UiError
-from api.ui.sessions import CheckedForm, VisitDep
-from producer.types import DELIVERY_STATUSES, ENDPOINT_STATUSES
+from api.ui.sessions import CheckedForm, Visit, VisitDep
+from producer.endpoints import MAX_REASON
+from producer.errors import NotFoundError
+from producer.types import DELIVERY_STATUSES, ENDPOINT_STATUSES, Attempt, Endpoint
 from producer.validation import redact_headers
 
 __all__ = ["router"]
@@ -58,9 +60,11 @@ def endpoint_page(
     cursor: Text = None,
     done: Text = None,
     count: Annotated[int | None, Query(ge=0)] = None,
+    test: Text = None,
 ) -> Response:
     """One endpoint: settings, the last day's statistics and hourly chart, and
-    its deliveries (filtered)."""
+    its deliveries (filtered); after a test send (``test``: its delivery),
+    what the receiver answered."""
     status, event_type, cursor = map(blank_to_none, (status, event_type, cursor))
     status = one_of("status", status, DELIVERY_STATUSES)
     since_at, until_at = parse_time(since, "since"), parse_time(until, "until")
@@ -99,19 +103,33 @@ def endpoint_page(
             },
             **pager(visit.request, deliveries.next_cursor, cursor),
             "notice": notice(done, count),
+            "test_attempt": _test_attempt(visit, endpoint, blank_to_none(test)),
             "recover_since": input_time(now - timedelta(days=1)),
         },
     )
 
 
+def _test_attempt(visit: Visit, endpoint: Endpoint, delivery_id: str | None) -> Attempt | None:
+    """The attempt of the test send ``delivery_id`` to ``endpoint``, if it is one."""
+    if delivery_id is None:
+        return None
+    try:
+        delivery = visit.producer.get_delivery(delivery_id, tenant=visit.tenant)
+    except NotFoundError:
+        return None  # purged since, or an address edited by hand: nothing to show
+    if delivery.endpoint_id != endpoint.id:
+        return None
+    attempts = visit.producer.list_attempts(delivery.id, tenant=visit.tenant)
+    tests = [a for a in attempts if a.trigger == "test"]
+    return tests[-1] if tests else None
+
+
 @router.post("/endpoints/{endpoint_id}/test", name="ui_endpoint_test")
 async def endpoint_test(visit: VisitDep, form: CheckedForm, endpoint_id: str) -> Response:
-    """Send a test event now and show what the receiver answered (as a
-    fragment for the page's script, else as a page)."""
+    """Send a test event now, then show the endpoint page with the receiver's
+    answer, its deliveries and statistics counting the test delivery."""
     result = await visit.producer.atest_endpoint(endpoint_id, tenant=visit.tenant)
-    fragment = visit.request.headers.get("x-requested-with") == "fetch"
-    context = {"result": result, "endpoint_id": endpoint_id}
-    return visit.render("test_result.html" if fragment else "test.html", context)
+    return back(visit.request, "ui_endpoint", {"endpoint_id": endpoint_id}, test=result.delivery_id)
 
 
 @router.post("/endpoints/{endpoint_id}/enable", name="ui_endpoint_enable")
@@ -124,7 +142,9 @@ def endpoint_enable(visit: VisitDep, form: CheckedForm, endpoint_id: str) -> Res
 @router.post("/endpoints/{endpoint_id}/disable", name="ui_endpoint_disable")
 def endpoint_disable(visit: VisitDep, form: CheckedForm, endpoint_id: str) -> Response:
     """Stop delivering to the endpoint, for the reason given (else ``manual``)."""
-    reason = form.get("reason", "").strip()[:200] or "manual"
+    reason = form.get("reason", "").strip() or "manual"
+    if len(reason) > MAX_REASON:
+        raise UiError(422, "Invalid input", f"reason: at most {MAX_REASON} characters")
     visit.producer.disable_endpoint(endpoint_id, tenant=visit.tenant, reason=reason)
     return back(visit.request, "ui_endpoint", {"endpoint_id": endpoint_id}, done="disabled")
 

@@ -23,7 +23,7 @@ def messages(
     until: Text = None,
     cursor: Text = None,
 ) -> Response:
-    """Messages, newest first, filtered by event type, account and time."""
+    """Messages, newest first, filtered by event type, tenant and time."""
     event_type, tenant, cursor = map(blank_to_none, (event_type, tenant, cursor))
     page = visit.producer.list_messages(
         tenant=visit.tenant if visit.tenant is not None else tenant,

@@ -18,15 +18,18 @@ _NOTICES = {
     "retried": "The delivery is queued to be sent again now.",
     "enabled": "The endpoint is enabled; deliveries held for it go out now.",
     "disabled": "The endpoint is disabled; its deliveries wait until it is enabled again.",
-    "recovered": "{count} failed deliveries are queued to be sent again.",
 }
+
+# Query parameters that report what the last action did: the page shows
+# them once, and links from it leave them out.
+_ONE_SHOT = ("done", "count", "test")
 
 
 def page_url(request: Request, **params: str | None) -> str:
     """This page with query parameters replaced (None drops one)."""
     query = dict(request.query_params)
-    query.pop("done", None)
-    query.pop("count", None)
+    for key in _ONE_SHOT:
+        query.pop(key, None)
     for key, value in params.items():
         if value is None:
             query.pop(key, None)
@@ -56,8 +59,13 @@ def back(
 
 def notice(done: str | None, count: int | None) -> str | None:
     """The sentence confirming the action ``done`` (see :func:`back`), if any."""
-    text = _NOTICES.get(done or "")
-    return text.format(count=count or 0) if text else None
+    if done == "recovered":
+        if not count:
+            return "No failed deliveries were created in that window; nothing was queued."
+        if count == 1:
+            return "1 failed delivery is queued to be sent again."
+        return f"{count} failed deliveries are queued to be sent again."
+    return _NOTICES.get(done or "")
 
 
 def safe_next(target: str | None, base: str, default: str) -> str:

@@ -8,7 +8,7 @@ import logging
 from collections.abc import Callable, Coroutine
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import quote
 
 from fastapi import Request, Response
@@ -18,14 +18,18 @@ from fastapi.routing import APIRoute
 from fastapi.templating import Jinja2Templates
 
 from api.errors import status_for
+from api.ui.tokens import Session
 from producer.errors import WebhooksError
 
 __all__ = [
+    "RENDERER_STATE",
     "SECURITY_HEADERS",
+    "PageRenderer",
     "PageRoute",
     "SignInRequired",
     "UiError",
     "error_page",
+    "remember_session",
     "templates",
 ]
 
@@ -85,12 +89,51 @@ class SignInRequired(Exception):
     """No valid session: pages redirect to the sign-in form."""
 
 
+RENDERER_STATE = "webhooks_ui"
+"""The ``request.state`` attribute holding the :class:`PageRenderer` of the
+UI serving the request (set by :meth:`api.ui.context.Ui.attach`)."""
+
+_SESSION_STATE = "webhooks_ui_session"
+
+
+class PageRenderer(Protocol):
+    """What renders the pages of one mounted UI (:class:`api.ui.context.Ui`)."""
+
+    def render(
+        self,
+        request: Request,
+        session: Session | None,
+        name: str,
+        context: dict[str, Any],
+        *,
+        status_code: int = 200,
+    ) -> Response:
+        """The template ``name`` as a page of ``session`` (None: signed out)."""
+        ...
+
+
+def remember_session(request: Request, session: Session) -> None:
+    """Note the request's valid session, for an error page to keep its navigation."""
+    setattr(request.state, _SESSION_STATE, session)
+
+
 def error_page(request: Request, status_code: int, title: str, message: str) -> Response:
-    """An HTML page explaining a failure, with the given status."""
+    """An HTML page explaining a failure, with the given status.
+
+    A signed-in visitor keeps the navigation of their session (the admin's,
+    or the one tenant's of a portal link), so a wrong turn is one click from
+    the way back.
+    """
+    context = {"title": title, "message": message}
+    renderer: PageRenderer | None = getattr(request.state, RENDERER_STATE, None)
+    if renderer is not None:
+        session = getattr(request.state, _SESSION_STATE, None)
+        return renderer.render(request, session, "error.html", context, status_code=status_code)
+    # Failed before the UI's router dependencies ran: a page without a session.
     return templates.TemplateResponse(
         request,
         "error.html",
-        {"title": title, "message": message, "session": None},
+        {**context, "session": None},
         status_code=status_code,
         headers=SECURITY_HEADERS,
     )
@@ -116,7 +159,7 @@ _LIBRARY_ERROR_TITLES = {
 def _library_error(request: Request, exc: WebhooksError) -> Response:
     status = status_for(exc)
     if status == 404:
-        message = "There is nothing here, or it belongs to an account you cannot see."
+        message = "There is nothing here, or it belongs to a tenant you cannot see."
         return error_page(request, 404, _LIBRARY_ERROR_TITLES[404], message)
     if status in _LIBRARY_ERROR_TITLES:
         return error_page(request, status, _LIBRARY_ERROR_TITLES[status], exc.message)

@@ -15,7 +15,7 @@ from fastapi import Depends, Request, Response
 
 from api.ui.context import Ui, UiDep
 from api.ui.forms import FormFields
-from api.ui.rendering import SignInRequired, UiError
+from api.ui.rendering import SignInRequired, UiError, remember_session
 from api.ui.tokens import Session, TokenError
 from producer.producer import Producer
 
@@ -32,6 +32,7 @@ __all__ = [
     "current_session",
     "set_cookie",
     "start_session",
+    "visitor_session",
 ]
 
 SESSION_COOKIE = "webhooks_ui_session"
@@ -72,15 +73,25 @@ def start_session(
     set_cookie(request, response, SESSION_COOKIE, token, max_age)
 
 
-def current_session(request: Request, ui: UiDep) -> Session:
-    """The session of the request's cookie; pages without one send the visitor to sign in."""
+def visitor_session(request: Request, ui: UiDep) -> Session | None:
+    """The session of the request's cookie, or None when it holds no valid one."""
     token = request.cookies.get(SESSION_COOKIE)
     if not token:
-        raise SignInRequired
+        return None
     try:
-        return ui.signer.session(token, ui.producer.clock())
+        session = ui.signer.session(token, ui.producer.clock())
     except TokenError:
-        raise SignInRequired from None
+        return None
+    remember_session(request, session)
+    return session
+
+
+def current_session(request: Request, ui: UiDep) -> Session:
+    """The session of the request's cookie; pages without one send the visitor to sign in."""
+    session = visitor_session(request, ui)
+    if session is None:
+        raise SignInRequired
+    return session
 
 
 SessionDep = Annotated[Session, Depends(current_session)]
@@ -106,9 +117,9 @@ class Visit:
         """The one tenant the session sees; None for an admin, who sees them all."""
         return self.session.tenant
 
-    def render(self, name: str, context: dict[str, Any]) -> Response:
+    def render(self, name: str, context: dict[str, Any], *, status_code: int = 200) -> Response:
         """The template ``name`` as a page of this session."""
-        return self.ui.render(self.request, self.session, name, context)
+        return self.ui.render(self.request, self.session, name, context, status_code=status_code)
 
 
 VisitDep = Annotated[Visit, Depends()]

@@ -18,6 +18,7 @@ from api.ui.sessions import (
     SESSION_COOKIE,
     SESSION_LIFETIME,
     CheckedForm,
+    SessionDep,
     cookie_path,
     set_cookie,
     start_session,
@@ -72,9 +73,15 @@ def login(request: Request, ui: UiDep, form: FormFields) -> Response:
 
 
 @router.post("/logout", name="ui_logout")
-def logout(request: Request, form: CheckedForm) -> Response:
-    """Sign out: the browser forgets the session cookie."""
-    response = RedirectResponse(request.url_for("ui_login").path, status_code=303)
+def logout(request: Request, ui: UiDep, session: SessionDep, form: CheckedForm) -> Response:
+    """Sign out: the browser forgets the session cookie.
+
+    Who came by a portal link has no API key for the sign-in form: they are
+    told to open their link again instead."""
+    if session.via == "portal":
+        response = ui.render(request, None, "signed_out.html", {"tenant": session.tenant})
+    else:
+        response = RedirectResponse(request.url_for("ui_login").path, status_code=303)
     response.delete_cookie(SESSION_COOKIE, path=cookie_path(request))
     return response
 

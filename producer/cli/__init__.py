@@ -8,9 +8,10 @@ from __future__ import annotations
 import click
 
 from producer.cli.database import db
+from producer.cli.deliveries import deliveries
 from producer.cli.endpoints import endpoints
 from producer.cli.keys import keys
-from producer.cli.messages import send
+from producer.cli.messages import messages, send
 from producer.cli.secrets import secrets
 from producer.cli.service import listen, openapi, serve, worker
 
@@ -32,5 +33,17 @@ def main(ctx: click.Context, database_url: str | None) -> None:
     ctx.obj["database_url"] = database_url
 
 
-for command in (db, keys, endpoints, send, listen, secrets, openapi, worker, serve):
+for command in (
+    db,
+    keys,
+    endpoints,
+    send,
+    messages,
+    deliveries,
+    listen,
+    secrets,
+    openapi,
+    worker,
+    serve,
+):
     main.add_command(command)

@@ -1,5 +1,6 @@
-"""What every command shares: one-line errors, opening the database, and
-output for people (tables) or scripts (``--json``)."""
+"""What every command shares: one-line errors, opening the database, options
+(ISO 8601 times, paging), output for people (tables) or scripts
+(``--json``), and progress on a terminal."""
 
 from __future__ import annotations
 
@@ -7,8 +8,10 @@ import functools
 import json
 import os
 import sys
+import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from typing import Any, NoReturn, TypeVar
 
 import click
@@ -92,6 +95,78 @@ def open_producer(ctx: click.Context, *, create: bool = False, migrate_sqlite: b
     return producer
 
 
+class IsoDateTime(click.ParamType):
+    """An ISO 8601 time (``2026-11-22``, ``2026-11-22T10:00:00Z``,
+    ``2026-11-22T11:00+01:00``); one without an offset is UTC."""
+
+    name = "ISO 8601 time"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, datetime):
+            return value
+        try:
+            parsed = datetime.fromisoformat(str(value))
+        except ValueError:
+            self.fail(f"{value!r} is not an ISO 8601 time, e.g. 2026-11-22T10:00:00Z", param, ctx)
+        return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
+
+
+ISO_TIME = IsoDateTime()
+
+
+def window_options(func: F) -> F:
+    """``--since`` and ``--until``: a creation window ``[since, until)``, as the API's."""
+    func = click.option(
+        "--until", type=ISO_TIME, default=None, help="Created before this time (exclusive)."
+    )(func)
+    return click.option(
+        "--since", type=ISO_TIME, default=None, help="Created at or after this time."
+    )(func)
+
+
+def page_options(default: int | None) -> Callable[[F], F]:
+    """``--limit`` and ``--cursor``: how many rows to print (fetched in pages
+    of the API's size), and where to start (a ``next_cursor``)."""
+    shown = "every one" if default is None else str(default)
+
+    def decorate(func: F) -> F:
+        func = click.option(
+            "--cursor", default=None, help="Start after this row: a previous `next_cursor`."
+        )(func)
+        return click.option(
+            "--limit",
+            type=click.IntRange(min=1),
+            default=default,
+            help=f"At most this many rows (default: {shown}).",
+        )(func)
+
+    return decorate
+
+
+def collect(
+    fetch: Callable[[int, str | None], Any], limit: int | None, cursor: str | None
+) -> tuple[list[Any], str | None]:
+    """Rows of a paged list: ``fetch(page_size, cursor)`` returns a ``Page``;
+    pages are read until ``limit`` rows (None: all). Returns the rows and the
+    cursor of what comes after them (None at the end)."""
+    from producer.store import MAX_PAGE_SIZE
+
+    rows: list[Any] = []
+    while True:
+        size = MAX_PAGE_SIZE if limit is None else min(MAX_PAGE_SIZE, limit - len(rows))
+        page = fetch(size, cursor)
+        rows.extend(page.data)
+        cursor = page.next_cursor
+        if cursor is None or (limit is not None and len(rows) >= limit):
+            return rows, cursor
+
+
+def more_hint(next_cursor: str | None) -> None:
+    """Tell a person (on stderr) how to see the rows after a cut-off list."""
+    if next_cursor is not None:
+        click.echo(f"(more: --cursor {next_cursor}, or a larger --limit)", err=True)
+
+
 def json_option(func: F) -> F:
     """``--json``: print machine-readable JSON instead of a table."""
     return click.option(
@@ -100,14 +175,21 @@ def json_option(func: F) -> F:
 
 
 def emit_json(value: Any) -> None:
-    """Print ``value`` as JSON (dataclasses, datetimes and enums included)."""
+    """Print ``value`` as JSON (dataclasses, datetimes and enums included);
+    times as the API writes them (RFC 3339 UTC with milliseconds)."""
     click.echo(json.dumps(_plain(value), indent=2, ensure_ascii=False))
+
+
+def emit_page(items: list[Any], next_cursor: str | None) -> None:
+    """Print a list in the API's page shape: ``{"data": [...], "next_cursor": ...}``."""
+    emit_json({"data": items, "next_cursor": next_cursor})
 
 
 def _plain(value: Any) -> Any:
     import dataclasses
     import enum
-    from datetime import datetime
+
+    from producer.payloads import format_timestamp
 
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
@@ -116,10 +198,17 @@ def _plain(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [_plain(v) for v in value]
     if isinstance(value, datetime):
-        return value.isoformat().replace("+00:00", "Z")
+        return format_timestamp(value)
     if isinstance(value, enum.Enum):
         return value.value
     return value
+
+
+def when(value: datetime | None) -> str:
+    """A time for a table: UTC to the second (``2026-11-22T10:00:00Z``), or empty."""
+    if value is None:
+        return ""
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def table(headers: Sequence[str], rows: Iterable[Sequence[Any]], *, empty: str) -> None:
@@ -138,28 +227,55 @@ def table(headers: Sequence[str], rows: Iterable[Sequence[Any]], *, empty: str) 
         click.echo(line(row))
 
 
+def fields(pairs: Iterable[tuple[str, Any]]) -> None:
+    """Print ``name: value`` lines, the names aligned (a record for people)."""
+    pairs = [(name, "" if value is None else str(value)) for name, value in pairs]
+    width = max(len(name) for name, _ in pairs) + 1
+    for name, value in pairs:
+        click.echo(f"{name + ':':<{width}} {value}".rstrip())
+
+
+def on_terminal() -> bool:
+    """Whether stderr is a terminal (a person watching), rather than a pipe or file."""
+    return sys.stderr.isatty()
+
+
+REDRAW_SECONDS = 0.1
+"""How often at most a progress line is redrawn."""
+
+
 @contextmanager
 def progress(label: str, total: int | None = None) -> Iterator[Callable[[int], None]]:
-    """Show the progress of long work on a terminal, and nothing when piped.
+    """Show the progress of long work on a terminal (stderr), and nothing when piped.
 
-    Yields ``advance(n)``, to call as work gets done; without a ``total`` the
-    line shows a running count.
+    Yields ``advance(n)``, to call as work gets done; the line shows
+    ``done/total`` with a percentage, or a running count without a ``total``.
     """
-    if not sys.stderr.isatty():
+    if not on_terminal():
         yield lambda n: None
         return
-    if total is not None:
-        with click.progressbar(length=total, label=label, file=sys.stderr) as bar:
-            yield bar.update
-        return
     done = 0
+    drawn = 0.0
+
+    def draw() -> None:
+        figure = f"{done}" if total is None else f"{done}/{total} ({_percent(done, total)}%)"
+        click.echo(f"\r{label} {figure}", nl=False, err=True)
 
     def advance(n: int) -> None:
-        nonlocal done
+        nonlocal done, drawn
         done += n
-        click.echo(f"\r{label} {done}", nl=False, err=True)
+        now = time.monotonic()
+        if now - drawn >= REDRAW_SECONDS:
+            drawn = now
+            draw()
 
+    draw()
     try:
         yield advance
     finally:
+        draw()
         click.echo("", err=True)
+
+
+def _percent(done: int, total: int) -> int:
+    return 100 if total <= 0 else min(100, done * 100 // total)

@@ -1,15 +1,25 @@
-"""``webhooks db``: the database's schema and backups."""
+"""``webhooks db``: the database's schema, backups and retention."""
 
 from __future__ import annotations
 
 import click
 
-from producer.cli.common import database_url, fail, one_line_errors, open_producer, sqlite_file
+from producer.cli.common import (
+    database_url,
+    fail,
+    one_line_errors,
+    open_producer,
+    progress,
+    sqlite_file,
+)
+
+BACKUP_STEP_PAGES = 1024
+"""Pages copied per step of ``db backup`` (4 MiB at SQLite's default page size)."""
 
 
 @click.group()
 def db() -> None:
-    """Database schema."""
+    """Database schema, backups and retention."""
 
 
 @db.command("upgrade")
@@ -43,8 +53,33 @@ def db_backup(ctx: click.Context, target: str) -> None:
         fail(f"no SQLite database at {path}")
     if os.path.exists(target):
         fail(f"{target} exists; name a new file")
-    # SQLite's online backup API copies a consistent snapshot page by page
-    # while other connections keep reading and writing (WAL included).
     with closing(sqlite3.connect(path)) as source, closing(sqlite3.connect(target)) as copy:
-        source.backup(copy)
+        # One read transaction for the whole copy: every step reads the same
+        # snapshot. Without it, a write by the running service between two
+        # steps would restart the copy, again and again on a busy database.
+        source.execute("BEGIN")
+        (pages,) = source.execute("PRAGMA page_count").fetchone()
+        with progress("backing up pages", total=pages) as advance:
+            copied = 0
+
+            def step(_status: int, remaining: int, total: int) -> None:
+                nonlocal copied
+                advance(total - remaining - copied)
+                copied = total - remaining
+
+            source.backup(copy, pages=BACKUP_STEP_PAGES, progress=step)
     click.echo(f"backed up {path} to {target}")
+
+
+@db.command("purge")
+@click.pass_context
+@one_line_errors
+def db_purge(ctx: click.Context) -> None:
+    """Delete attempts and finished messages older than WEBHOOKS_RETENTION_DAYS
+    now, as the worker's hourly maintenance does; a message with a pending
+    delivery is kept."""
+    producer = open_producer(ctx)
+    with progress("deleted rows") as advance:
+        attempts, messages = producer.purge_expired(progress=advance)
+    days = producer.settings.retention_days
+    click.echo(f"deleted {attempts} attempts and {messages} messages older than {days:g} days")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from producer.cli.common import fail, one_line_errors, open_producer
+from producer.cli.common import fail, one_line_errors, open_producer, progress
 
 
 @click.group()
@@ -40,4 +40,6 @@ def secrets_reencrypt(ctx: click.Context) -> None:
     producer = open_producer(ctx)
     if not producer.secret_box.enabled:
         fail("WEBHOOKS_ENCRYPTION_KEYS is not set: nothing to encrypt with")
-    click.echo(f"re-encrypted the secrets of {producer.reencrypt_secrets()} endpoints")
+    with progress("re-encrypting endpoints") as advance:
+        count = producer.reencrypt_secrets(progress=advance)
+    click.echo(f"re-encrypted the secrets of {count} endpoints")

@@ -3,6 +3,9 @@
 - :func:`free_port`: a port on 127.0.0.1 that nothing listens on right now.
 - :func:`webhooks_service`: ``webhooks serve`` on a database, yielding its base
   URL and the admin key it printed.
+- :func:`serving`: ``webhooks serve`` with any options and environment,
+  yielding a :class:`Serving` (base URL, banner, admin key, its stderr).
+- :func:`read_banner`: the start-up banner ``webhooks serve`` prints.
 - :func:`start_worker`: a ``webhooks worker`` process on a database.
 - :func:`running`: any command (an example program) until the block ends,
   once an HTTP URL it serves answers.
@@ -11,13 +14,17 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import IO
 
 import httpx
 
@@ -81,6 +88,73 @@ def running(
                 proc.wait()
 
 
+BANNER_END = ("Admin key", "API keys")
+"""The labels of the last line of ``webhooks serve``'s banner."""
+
+
+def read_banner(stdout: IO[str]) -> list[str]:
+    """The lines of the banner ``webhooks serve`` prints once it answers, read
+    from its stdout up to the line with the admin key (or the one saying that
+    keys exist)."""
+    lines: list[str] = []
+    while not lines or not lines[-1].strip().startswith(BANNER_END):
+        line = stdout.readline()
+        if not line:
+            raise AssertionError("webhooks serve ended before its banner:\n" + "".join(lines))
+        lines.append(line.rstrip("\n"))
+    return lines
+
+
+@dataclass
+class Serving:
+    """A running ``webhooks serve``."""
+
+    base: str
+    """``http://127.0.0.1:<port>``, from the banner's API line."""
+    banner: list[str]
+    key: str | None
+    """The admin key the banner showed; None when keys existed."""
+    process: subprocess.Popen[str]
+    _stderr: IO[bytes]
+
+    def stderr(self) -> str:
+        """What the process has logged so far."""
+        self._stderr.seek(0)
+        return self._stderr.read().decode()
+
+
+@contextmanager
+def serving(
+    database_url: str, *args: str, env: Mapping[str, str] | None = None
+) -> Iterator[Serving]:
+    """``webhooks serve --port 0 *args`` on ``database_url``, from its banner
+    on until the block ends; then SIGTERM, and it must exit with status 0.
+
+    ``env`` is added to this process's environment, without its
+    ``WEBHOOKS_ALLOWED_CIDRS``: destinations are as the options make them.
+    """
+    environ = {k: v for k, v in os.environ.items() if k != "WEBHOOKS_ALLOWED_CIDRS"}
+    environ.update({"WEBHOOKS_DATABASE_URL": database_url, **(env or {})})
+    command = [sys.executable, "-m", "producer.cli", "serve", "--port", "0", *args]
+    with tempfile.TemporaryFile() as stderr:
+        proc = subprocess.Popen(
+            command, env=environ, stdout=subprocess.PIPE, stderr=stderr, text=True
+        )
+        try:
+            assert proc.stdout is not None
+            banner = read_banner(proc.stdout)
+            api = next(line for line in banner if line.strip().startswith("API "))
+            base = re.search(r"(http://\S+)/v1", api).group(1)  # type: ignore[union-attr]
+            key = re.search(r"whk_\S+", "\n".join(banner))
+            yield Serving(base, banner, key.group(0) if key else None, proc, stderr)
+            proc.send_signal(signal.SIGTERM)
+            assert proc.wait(30) == 0
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+
+
 @contextmanager
 def webhooks_service(
     database_url: str, *, extra_env: Mapping[str, str] | None = None
@@ -90,35 +164,15 @@ def webhooks_service(
     Yields ``(base_url, admin_key)``; stops the service with SIGTERM and checks
     that it exits cleanly.
     """
-    port = free_port()
     env = {
-        **os.environ,
-        "WEBHOOKS_DATABASE_URL": database_url,
         "WEBHOOKS_ALLOWED_CIDRS": "127.0.0.0/8",  # receivers run on this machine
         "WEBHOOKS_WORKER_POLL_INTERVAL": "0.1",
         **(extra_env or {}),
     }
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "producer.cli", "serve", "--port", str(port)],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
-    try:
-        assert proc.stdout is not None
-        first = proc.stdout.readline()
-        assert "admin API key" in first, first
-        key = proc.stdout.readline().strip()
-        base = f"http://127.0.0.1:{port}"
-        wait_for_value(_health(base), lambda status: status == 200)
-        yield base, key
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(30) == 0
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+    with serving(database_url, env=env) as service:
+        assert service.key is not None, service.banner
+        wait_for_value(_health(service.base), lambda status: status == 200)
+        yield service.base, service.key
 
 
 def start_worker(database_url: str, **settings: str) -> subprocess.Popen[bytes]:

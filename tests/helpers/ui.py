@@ -1,5 +1,5 @@
-"""The web UI under test: a bare app holding its routers, signing in, and an
-endpoint made to fail by a real worker."""
+"""The web UI under test: a bare app holding its routers, signing in, and
+endpoints made to fail by a real worker."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from api.errors import install_error_handlers
 from api.ui import create_portal_router, create_ui_router
 from producer import Endpoint, Producer
 from tests.helpers.receiver import Receiver
-from tests.helpers.waiting import wait_for_status
+from tests.helpers.waiting import wait_for_status, wait_until
 
 SECRET = b"ui-test-secret-0123456789abcdef"
 """The secret the UI signs sessions and portal links with in :func:`build_app`."""
@@ -61,4 +61,19 @@ def failed_by_worker(producer: Producer, receiver: Receiver, tenant: str) -> tup
     [delivery] = producer.list_deliveries(message_id=message.id).data
     with producer.start_worker_thread():
         wait_for_status(producer, delivery.id, "failed")
+    return producer.get_endpoint(endpoint.id), delivery.id
+
+
+def retrying_by_worker(producer: Producer, receiver: Receiver, tenant: str) -> tuple[Endpoint, str]:
+    """An endpoint that never succeeded: its one delivery was refused (HTTP
+    500) once and waits an hour for its next attempt; returns it and the
+    delivery id."""
+    endpoint = producer.create_endpoint(
+        receiver.script(f"/{tenant}/down", [500]), tenant=tenant, retry_schedule=[0, 3600]
+    )
+    message = producer.send("invoice.paid", {"invoice": "in_2"}, tenant=tenant)
+    [delivery] = producer.list_deliveries(message_id=message.id).data
+    with producer.start_worker_thread():
+        # The attempt and the delivery's return to the queue are one commit.
+        wait_until(lambda: producer.list_attempts(delivery.id), what="the first attempt")
     return producer.get_endpoint(endpoint.id), delivery.id
