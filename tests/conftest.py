@@ -6,7 +6,9 @@ Helpers that are not fixtures live in ``tests/helpers``.
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -58,11 +60,26 @@ def pg_databases(pg_template: str) -> Iterator[DatabasePool]:
     pool.close()
 
 
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A migrated SQLite file made once per test session; tests get a copy."""
+    from producer.db import create_db_engine, migrate
+    from producer.settings import Settings
+
+    path = tmp_path_factory.mktemp("template") / "webhooks.db"
+    engine = create_db_engine(Settings(database_url=f"sqlite:///{path}"))
+    migrate(engine)
+    engine.dispose()  # the last connection to close folds the WAL into the file
+    return path
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
 def database_url(request: pytest.FixtureRequest, tmp_path) -> Iterator[str]:
     """A fresh, migrated database URL: one SQLite file, or one PostgreSQL database."""
     if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'webhooks.db'}"
+        path = tmp_path / "webhooks.db"
+        shutil.copyfile(request.getfixturevalue("sqlite_template"), path)
+        yield f"sqlite:///{path}"
         return
     databases: DatabasePool = request.getfixturevalue("pg_databases")
     url = databases.take()
