@@ -14,7 +14,7 @@ from swagger_ui_bundle import swagger_ui_path
 from api.auth import Principal, current_principal
 from api.errors import install_error_handlers
 from api.limits import BodySizeLimit
-from api.routes import deliveries, endpoints, event_types, filters, messages, operations
+from api.routes import deliveries, endpoints, event_types, filters, jobs, messages, operations
 from api.ui import create_portal_router, create_ui_router
 from producer import __version__
 from producer.metrics import Metrics
@@ -96,7 +96,7 @@ def create_app(
     app.add_middleware(
         BodySizeLimit, max_bytes=BODY_LIMIT_FACTOR * the_producer.settings.max_payload_bytes
     )
-    for module in (endpoints, event_types, messages, deliveries, filters, operations):
+    for module in (endpoints, event_types, messages, deliveries, jobs, filters, operations):
         app.include_router(module.router)
     app.include_router(create_portal_router(the_producer))
     app.include_router(create_ui_router(the_producer))

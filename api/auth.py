@@ -62,7 +62,7 @@ def api_key_principal(
     return Principal(tenant=key.tenant)
 
 
-def current_principal(
+async def current_principal(
     principal: Annotated[Principal, Depends(api_key_principal)],
 ) -> Principal:
     """The caller of a route.
@@ -74,7 +74,7 @@ def current_principal(
     return principal
 
 
-def require_admin(principal: Annotated[Principal, Depends(current_principal)]) -> Principal:
+async def require_admin(principal: Annotated[Principal, Depends(current_principal)]) -> Principal:
     """The caller, who must hold an admin key (403 for a tenant key)."""
     if not principal.is_admin:
         raise ApiError(403, "this needs an admin key; tenant keys may only read event types")

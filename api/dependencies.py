@@ -32,7 +32,7 @@ __all__ = [
 ]
 
 
-def refuse_nul(request: Request) -> None:
+async def refuse_nul(request: Request) -> None:
     """A router dependency: no path or query parameter may hold a NUL.
 
     PostgreSQL refuses NUL in any text it is asked to compare, while SQLite
@@ -51,7 +51,7 @@ EdgeChecks = Depends(refuse_nul)
 """Put in every API and UI router's ``dependencies``."""
 
 
-def get_producer(request: Request) -> Producer:
+async def get_producer(request: Request) -> Producer:
     """The producer the app was created with."""
     producer: Producer = request.app.state.producer
     return producer

@@ -2,15 +2,19 @@
 
 Measured in one run, so the figures compare on the same machine:
 
-(a) the raw client ceiling: the same transport (one httpx client per
-    in-flight slot), signing every request, no store;
-(b) end to end on SQLite: N events sent, then a worker delivers them until
-    every delivery has succeeded; and a fan-out case (events x endpoints);
-plus send()-to-receipt latency at a light steady load and the peak RSS of a
-worker process working through a large backlog.
+(a) the raw client ceiling of each transport (httpx: one client per in-flight
+    slot; aiohttp: one session), signing every request, no store; and a bare
+    ``aiohttp.ClientSession`` for reference;
+(b) end to end on SQLite with each transport (``WEBHOOKS_TRANSPORT``): N
+    events sent, then a worker delivers them until every delivery has
+    succeeded, at the raw runs' concurrency; and a fan-out case (events x
+    endpoints);
+with the ratios that matter (aiohttp e2e / httpx e2e, aiohttp e2e / raw
+aiohttp), plus send()-to-receipt latency at a light steady load and the peak
+RSS of a worker process working through a large backlog.
 
-Run: ``python benchmarks/throughput.py [--events 20000] [--rss-backlog 100000]``.
-Everything stays on 127.0.0.1.
+Run: ``python benchmarks/throughput.py [--events 20000] [--rss-backlog 100000]
+[--transports httpx,aiohttp]``. Everything stays on 127.0.0.1.
 """
 
 from __future__ import annotations
@@ -35,6 +39,13 @@ from producer.outcomes import Outcomes
 from producer.signing import build_headers, generate_secret
 from producer.transport import Request, Transport, TransportConfig
 from producer.worker import Worker
+
+try:
+    import aiohttp
+
+    from producer.transport_aiohttp import AiohttpTransport
+except ImportError:  # the aiohttp extra is not installed: httpx figures only
+    aiohttp = None  # type: ignore[assignment]
 
 HERE = Path(__file__).resolve().parent
 LOCAL = ["127.0.0.0/8"]  # the receiver runs on this machine; the guard closes it by default
@@ -70,26 +81,53 @@ class ReceiverProcess:
         self.proc.wait()
 
 
-async def raw_ceiling(url: str, requests: int, slots: int) -> float:
-    """Requests/s of the bare transport with ``slots`` concurrent senders."""
-    transport = Transport(TransportConfig(max_connections_per_client=1))
+BODY = json.dumps({"id": "msg_x", "type": "a.b", "data": {"pad": "x" * 800}}).encode()
+
+
+def _signed(secret: str, slot: int, i: int) -> dict[str, str]:
+    return {
+        "content-type": "application/json",
+        **build_headers([secret], f"msg_{slot}_{i}", int(time.time()), BODY),
+    }
+
+
+async def raw_ceiling(url: str, requests: int, slots: int, kind: str = "httpx") -> float:
+    """Requests/s of the bare transport ``kind`` with ``slots`` concurrent senders."""
+    config = TransportConfig(max_connections_per_client=1)
+    transport = AiohttpTransport(config) if kind == "aiohttp" else Transport(config)
     secret = generate_secret()
-    body = json.dumps({"id": "msg_x", "type": "a.b", "data": {"pad": "x" * 800}}).encode()
     per_slot = requests // slots
 
     async def sender(slot: int) -> None:
         for i in range(per_slot):
-            headers = {
-                "content-type": "application/json",
-                **build_headers([secret], f"msg_{slot}_{i}", int(time.time()), body),
-            }
-            response = await transport.send(Request(url, headers, body, pool_key=f"ep#{slot}"))
+            request = Request(url, _signed(secret, slot, i), BODY, pool_key=f"ep#{slot}")
+            response = await transport.send(request)
             assert response.status_code == 200, response
 
     started = time.perf_counter()
     await asyncio.gather(*(sender(s) for s in range(slots)))
     elapsed = time.perf_counter() - started
     await transport.aclose()
+    return per_slot * slots / elapsed
+
+
+async def bare_aiohttp(url: str, requests: int, slots: int) -> float:
+    """Requests/s of one plain ``aiohttp.ClientSession``, signing each request:
+    the library's own ceiling, without our transport around it."""
+    secret = generate_secret()
+    per_slot = requests // slots
+    async with aiohttp.ClientSession() as session:
+
+        async def sender(slot: int) -> None:
+            for i in range(per_slot):
+                headers = _signed(secret, slot, i)
+                async with session.post(url, data=BODY, headers=headers) as response:
+                    await response.read()
+                    assert response.status == 200, response
+
+        started = time.perf_counter()
+        await asyncio.gather(*(sender(s) for s in range(slots)))
+        elapsed = time.perf_counter() - started
     return per_slot * slots / elapsed
 
 
@@ -115,9 +153,14 @@ async def drain(producer: Producer, expected: int) -> float:
 
 
 def end_to_end(
-    url: str, events: int, endpoints: int, db_dir: str, name: str
+    url: str, events: int, endpoints: int, db_dir: str, name: str, kind: str = "httpx"
 ) -> tuple[float, float]:
-    producer = Producer(f"sqlite:///{db_dir}/{name}.db", auto_migrate=True, allowed_cidrs=LOCAL)
+    producer = Producer(
+        f"sqlite:///{db_dir}/{name}-{kind}.db",
+        auto_migrate=True,
+        allowed_cidrs=LOCAL,
+        transport=kind,
+    )
     for _ in range(endpoints):
         producer.create_endpoint(url)
     started = time.perf_counter()
@@ -189,6 +232,42 @@ def _rss_mb(pid: int) -> float:
     return 0.0
 
 
+def compare_transports(receiver: ReceiverProcess, db_dir: str, args: argparse.Namespace) -> None:
+    """Raw ceilings and end-to-end rates of each transport, in one run, and
+    their ratios."""
+    kinds = [k for k in args.transports.split(",") if k]
+    if aiohttp is None and "aiohttp" in kinds:
+        print("aiohttp is not installed (pip install 'webhook-producer[aiohttp]'): httpx only")
+        kinds = [k for k in kinds if k != "aiohttp"]
+    slots = 10  # one endpoint: its default in-flight cap
+    fan_slots = 64  # the worker's default concurrency
+    fan_total = args.fanout_events * args.fanout_endpoints
+    raw: dict[str, float] = {}
+    e2e: dict[str, float] = {}
+    for kind in kinds:
+        raw[kind] = asyncio.run(raw_ceiling(receiver.url, 5_000, slots, kind))
+        print(f"(a) raw {kind} ceiling, {slots} in flight:{raw[kind]:15.0f} req/s")
+        e2e[kind], send_rate = end_to_end(receiver.url, args.events, 1, db_dir, "single", kind)
+        print(f"    send_many() into SQLite:{send_rate:26.0f} events/s")
+        print(f"(b) e2e {kind}, {args.events} events, 1 endpoint:{e2e[kind]:8.0f} deliveries/s")
+        print(f"    ratio b/a:{e2e[kind] / raw[kind]:40.2f}")
+        fan_raw = asyncio.run(raw_ceiling(receiver.url, 6_400, fan_slots, kind))
+        fan_rate, _ = end_to_end(
+            receiver.url, args.fanout_events, args.fanout_endpoints, db_dir, "fanout", kind
+        )
+        print(f"(a) raw {kind} ceiling, {fan_slots} in flight:{fan_raw:15.0f} req/s")
+        print(
+            f"(b) fan-out {kind} {args.fanout_events} x {args.fanout_endpoints} = {fan_total}: "
+            f"{fan_rate:8.0f} deliveries/s, ratio {fan_rate / fan_raw:.2f}"
+        )
+    if aiohttp is not None:
+        bare = asyncio.run(bare_aiohttp(receiver.url, 6_400, fan_slots))
+        print(f"bare aiohttp.ClientSession, {fan_slots} in flight:{bare:11.0f} req/s")
+    if {"httpx", "aiohttp"} <= e2e.keys():
+        print(f"aiohttp e2e / httpx e2e (1 endpoint):{e2e['aiohttp'] / e2e['httpx']:15.2f}")
+        print(f"aiohttp e2e / raw aiohttp (1 endpoint):{e2e['aiohttp'] / raw['aiohttp']:13.2f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=20_000)
@@ -196,33 +275,19 @@ def main() -> None:
     parser.add_argument("--fanout-endpoints", type=int, default=10)
     parser.add_argument("--latency-events", type=int, default=300)
     parser.add_argument("--rss-backlog", type=int, default=100_000)
+    parser.add_argument(
+        "--transports", default="httpx,aiohttp", help="comma-separated: httpx, aiohttp"
+    )
     args = parser.parse_args()
 
     receiver = ReceiverProcess()
     db_dir = tempfile.mkdtemp(prefix="webhooks-bench-")
     try:
-        slots = 10  # one endpoint: its default in-flight cap
-        ceiling = asyncio.run(raw_ceiling(receiver.url, 5_000, slots))
-        print(f"(a) raw client ceiling, {slots} in flight:      {ceiling:8.0f} req/s")
-        rate, send_rate = end_to_end(receiver.url, args.events, 1, db_dir, "single")
-        print(f"    send_many() into SQLite:                 {send_rate:8.0f} events/s")
-        print(f"(b) end to end, {args.events} events, 1 endpoint: {rate:8.0f} deliveries/s")
-        print(f"    ratio b/a:                               {rate / ceiling:8.2f}")
+        compare_transports(receiver, db_dir, args)
 
-        fan_slots = 64  # the worker's default concurrency
-        fan_ceiling = asyncio.run(raw_ceiling(receiver.url, 6_400, fan_slots))
-        total = args.fanout_events * args.fanout_endpoints
-        fan_rate, _ = end_to_end(
-            receiver.url, args.fanout_events, args.fanout_endpoints, db_dir, "fanout"
-        )
-        print(f"(a) raw client ceiling, {fan_slots} in flight:      {fan_ceiling:8.0f} req/s")
-        print(
-            f"(b) fan-out {args.fanout_events} x {args.fanout_endpoints} = {total} deliveries: "
-            f"{fan_rate:8.0f} deliveries/s, ratio {fan_rate / fan_ceiling:.2f}"
-        )
-
-        p50, p99 = latency(receiver, db_dir, args.latency_events, 0.02)
-        print(f"latency send()->receipt at ~50 events/s:     p50 {p50:.1f} ms, p99 {p99:.1f} ms")
+        if args.latency_events:
+            p50, p99 = latency(receiver, db_dir, args.latency_events, 0.02)
+            print(f"latency send()->receipt at ~50 events/s: p50 {p50:.1f} ms, p99 {p99:.1f} ms")
 
         if args.rss_backlog:
             peak, elapsed, rss_rate = worker_rss(receiver.url, db_dir, args.rss_backlog)

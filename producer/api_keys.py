@@ -40,20 +40,20 @@ def authenticate(ctx: Context, plain: str) -> ApiKey | None:
     """The live key whose plain text is ``plain``, or None."""
     if not plain or len(plain) > MAX_KEY_LENGTH:
         return None
-    with ctx.store.transaction() as s:
+    with ctx.store.reading() as s:
         row = ctx.store.api_key_by_hash(s, _hash(plain))
         return _api_key_of(row) if row is not None else None
 
 
 def has_admin_key(ctx: Context) -> bool:
     """Whether at least one live admin key exists."""
-    with ctx.store.transaction() as s:
+    with ctx.store.reading() as s:
         return ctx.store.count_api_keys(s, admin_only=True) > 0
 
 
 def list_live(ctx: Context) -> list[ApiKey]:
     """Every key not revoked, newest first (never their plain text: only a hash is kept)."""
-    with ctx.store.transaction() as s:
+    with ctx.store.reading() as s:
         return [_api_key_of(row) for row in ctx.store.live_api_keys(s)]
 
 

@@ -11,12 +11,14 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from producer.destinations import DestinationPolicy
+from producer.doorbell import Doorbell, doorbell_for
+from producer.group_commit import GroupCommit
 from producer.health import HealthRules
 from producer.hooks import Hooks
 from producer.payloads import ConverterRegistry
@@ -57,11 +59,19 @@ class Context:
     """Optional ``pool_key -> httpx.AsyncBaseTransport`` used for delivery."""
     tracing: Tracing | None = None
     """The spans of sends, attempts and worker batches; None when tracing is off."""
+    group_commit: GroupCommit | None = None
+    """Shares transactions between concurrent sends (SQLite); None: one each."""
+    doorbell: Doorbell | None = None
+    """Wakes the workers of other processes on the same SQLite file."""
 
     @classmethod
     def build(cls, settings: Settings, engine: Engine, clock: Clock | None = None) -> Context:
         """Derive every collaborator from ``settings`` over ``engine``."""
-        return cls(
+        if settings.transport == "aiohttp":
+            # Without the extra this fails here, in one line naming it, rather
+            # than when a worker starts.
+            import producer.transport_aiohttp  # noqa: F401
+        ctx = cls(
             settings=settings,
             clock=clock or utcnow,
             engine=engine,
@@ -87,6 +97,20 @@ class Context:
             hooks=Hooks(),
             tracing=Tracing() if settings.otel else None,
         )
+        if engine.dialect.name == "sqlite":
+            # One writer: concurrent sends share transactions rather than
+            # queue for the lock one by one.
+            ctx.group_commit = GroupCommit(ctx.store.transaction, after_commit=ctx.wake)
+            # No NOTIFY on SQLite: workers of other processes hear of sends
+            # through the doorbell instead of at their next poll.
+            ctx.doorbell = doorbell_for(engine.url.database)
+            if ctx.doorbell is not None:
+                ctx.hooks.on_send(ctx.doorbell.ring)
+        return ctx
+
+    def wake(self) -> None:
+        """Wake this process's workers: something was queued."""
+        self.hooks.wake()
 
     @contextmanager
     def waking_transaction(self) -> Iterator[Session]:
@@ -97,7 +121,13 @@ class Context:
         self.hooks.wake()
 
     def new_transport(self) -> Transport:
-        """A delivery transport with this context's limits, guard and factory."""
+        """A delivery transport with this context's limits, guard and factory:
+        the one ``WEBHOOKS_TRANSPORT`` names (both have the same interface). A
+        ``transport_factory`` plugs httpx transports in, so it means httpx."""
+        if self.settings.transport == "aiohttp" and self.transport_factory is None:
+            from producer.transport_aiohttp import AiohttpTransport
+
+            return cast(Transport, AiohttpTransport(self.transport_config, guard=self.destinations))
         return Transport(
             self.transport_config,
             transport_factory=self.transport_factory,

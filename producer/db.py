@@ -14,9 +14,19 @@ from sqlalchemy.engine import ExceptionContext, make_url
 
 from producer.settings import Settings
 
-__all__ = ["create_db_engine", "current_revision", "head_revision", "migrate", "normalize_url"]
+__all__ = [
+    "READ_ONLY",
+    "create_db_engine",
+    "current_revision",
+    "head_revision",
+    "migrate",
+    "normalize_url",
+]
 
 _MIGRATIONS = Path(__file__).with_name("migrations")
+
+READ_ONLY = "webhooks_read_only"
+"""Execution option of the connections :meth:`producer.store.Store.reading` uses."""
 
 
 def normalize_url(url: str) -> str:
@@ -35,6 +45,8 @@ def create_db_engine(settings: Settings) -> Engine:
     starts with ``BEGIN IMMEDIATE``: SQLite allows one writer, and taking the
     write lock up front makes concurrent writers wait (``busy_timeout``)
     instead of failing with "database is locked" when a read upgrades.
+    Connections with the :data:`READ_ONLY` execution option start a plain
+    (deferred) ``BEGIN`` instead and read beside the writer.
     """
     url = make_url(normalize_url(settings.database_url))
     kwargs: dict[str, Any] = {}
@@ -91,7 +103,10 @@ def _configure_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        # A read takes no lock until it reads, and then only a WAL snapshot:
+        # it never waits for the writer, nor the writer for it.
+        read = conn.get_execution_options().get(READ_ONLY, False)
+        conn.exec_driver_sql("BEGIN" if read else "BEGIN IMMEDIATE")
 
 
 def _alembic_config() -> Config:

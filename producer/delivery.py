@@ -6,24 +6,34 @@ test send, so every attempt is made and judged the same way.
 
 from __future__ import annotations
 
+import base64
 import logging
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from producer import signing
 from producer.context import Context
+from producer.credentials import ClientTLS
 from producer.errors import ValidationError, internal_error
 from producer.hooks import AttemptObservation
 from producer.ids import new_id
+from producer.oauth2 import TokenCache, TokenError, tokens_for
 from producer.queue import Job
 from producer.retry import AttemptOutcome, Decision, RetryPolicy, validate_schedule
 from producer.tracing import FORWARDED_HEADERS
 from producer.transport import Request, Response, Transport, failure
 from producer.validation import redact_headers
 
-__all__ = ["DeliveryResult", "deliver", "failed_attempt", "judge", "request_headers"]
+__all__ = [
+    "DeliveryResult",
+    "deliver",
+    "failed_attempt",
+    "judge",
+    "request_headers",
+    "static_authorization",
+]
 
 log = logging.getLogger("producer.delivery")
 
@@ -100,19 +110,78 @@ async def _attempt(
         headers = request_headers(job, started, transport.config.user_agent)
         if job.forward_traceparent and trace_context:
             headers.update({k: v for k, v in trace_context.items() if k in FORWARDED_HEADERS})
-        response = await transport.send(
-            Request(
-                url=job.url,
-                headers=headers,
-                body=job.body,
-                timeout=job.timeout_seconds,
-                pool_key=pool_key,
-            )
+        request = Request(
+            url=job.url,
+            headers=headers,
+            body=job.body,
+            timeout=job.timeout_seconds,
+            pool_key=pool_key,
         )
+        if job.proxy_url or job.auth or job.tls or ctx.settings.egress_proxy:
+            response = await _send_with_credentials(ctx, transport, job, request)
+        else:
+            response = await transport.send(request)
     except Exception as exc:
         log.exception("attempt of delivery %s failed before an answer", job.delivery_id)
         response = failure(internal_error(exc), clock)
     return judge(ctx, job, started, headers, response)
+
+
+async def _send_with_credentials(
+    ctx: Context, transport: Transport, job: Job, request: Request
+) -> Response:
+    """Send through the egress proxy, with the client certificate and the
+    ``Authorization`` the endpoint asks for. An OAuth2 receiver answering
+    401 gets one retry with a fresh token; a second 401 is the outcome.
+    The header is set on ``request.headers`` (recorded redacted)."""
+    request = replace(
+        request,
+        proxy=job.proxy_url or ctx.settings.egress_proxy,
+        guard_proxy=job.proxy_url is not None,
+        tls=ClientTLS.of(job.tls),
+    )
+    auth = job.auth
+    if auth is None:
+        return await transport.send(request)
+    if auth["type"] != "oauth2_client_credentials":
+        _authorize(request.headers, static_authorization(auth))
+        return await transport.send(request)
+    tokens = tokens_for(transport)
+    response, token = await _send_with_token(tokens, transport, job, auth, request)
+    if response.status_code == 401 and token is not None:
+        tokens.invalidate(job.endpoint_id, auth, token)
+        response, _ = await _send_with_token(tokens, transport, job, auth, request)
+    return response
+
+
+async def _send_with_token(
+    tokens: TokenCache, transport: Transport, job: Job, auth: Mapping[str, str], request: Request
+) -> tuple[Response, str | None]:
+    """Send with the current token; a token that cannot be had is the
+    attempt's outcome (``auth_error: ...``), with no request to the receiver."""
+    clock = time.perf_counter()
+    try:
+        token = await tokens.token(job.endpoint_id, auth, request)
+    except TokenError as exc:
+        return failure(str(exc), clock), None
+    _authorize(request.headers, f"Bearer {token}")
+    return await transport.send(request), token
+
+
+def static_authorization(auth: Mapping[str, str]) -> str:
+    """The ``Authorization`` value of ``basic`` or ``bearer`` auth."""
+    if auth["type"] == "bearer":
+        return f"Bearer {auth['token']}"
+    pair = f"{auth['username']}:{auth['password']}".encode()
+    return "Basic " + base64.b64encode(pair).decode()
+
+
+def _authorize(headers: dict[str, str], value: str) -> None:
+    """Set ``Authorization``, replacing a custom header of the same name
+    whatever its case (the endpoint's ``auth`` wins)."""
+    for name in [name for name in headers if name.lower() == "authorization"]:
+        del headers[name]
+    headers["authorization"] = value
 
 
 def request_headers(job: Job, started: datetime, user_agent: str) -> dict[str, str]:

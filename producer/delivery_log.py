@@ -37,7 +37,7 @@ RECOVER_BATCH = 1000
 
 def get_message(ctx: Context, message_id: str, *, tenant: str | None) -> Message:
     """A message with its exact payload."""
-    with ctx.store.transaction() as s:
+    with ctx.store.reading() as s:
         row = ctx.store.get_message(s, message_id, tenant=tenant)
         count = ctx.store.count_deliveries(s, [row.id]).get(row.id, 0)
         return message_of(row, count)
@@ -47,7 +47,7 @@ def list_messages(
     ctx: Context, filters: MessageFilter, *, limit: int, cursor: str | None
 ) -> Page[Message]:
     """Messages, newest first, filtered."""
-    with ctx.store.transaction() as s:
+    with ctx.store.reading() as s:
         rows, next_cursor = ctx.store.list_messages(s, filters, limit=limit, cursor=cursor)
         counts = ctx.store.count_deliveries(s, [r.id for r in rows])
         return Page([message_of(r, counts.get(r.id, 0)) for r in rows], next_cursor)
@@ -55,7 +55,7 @@ def list_messages(
 
 def get_delivery(ctx: Context, delivery_id: str, *, tenant: str | None) -> Delivery:
     """A delivery: one message to one endpoint."""
-    with ctx.store.transaction() as s:
+    with ctx.store.reading() as s:
         return delivery_of(ctx.store.get_delivery(s, delivery_id, tenant=tenant))
 
 
@@ -63,14 +63,14 @@ def list_deliveries(
     ctx: Context, filters: DeliveryFilter, *, limit: int, cursor: str | None
 ) -> Page[Delivery]:
     """The delivery log, newest first."""
-    with ctx.store.transaction() as s:
+    with ctx.store.reading() as s:
         rows, next_cursor = ctx.store.list_deliveries(s, filters, limit=limit, cursor=cursor)
         return Page([delivery_of(r) for r in rows], next_cursor)
 
 
 def get_delivery_payload(ctx: Context, delivery_id: str, *, tenant: str | None) -> bytes:
     """The exact body a delivery sends."""
-    with ctx.store.transaction() as s:
+    with ctx.store.reading() as s:
         row = ctx.store.get_delivery(s, delivery_id, tenant=tenant)
         if row.payload is not None:
             return row.payload
@@ -79,7 +79,7 @@ def get_delivery_payload(ctx: Context, delivery_id: str, *, tenant: str | None) 
 
 def list_attempts(ctx: Context, delivery_id: str, *, tenant: str | None) -> list[Attempt]:
     """Every attempt of a delivery, oldest first."""
-    with ctx.store.transaction() as s:
+    with ctx.store.reading() as s:
         ctx.store.get_delivery(s, delivery_id, tenant=tenant)
         return [attempt_of(r) for r in ctx.store.list_attempts(s, delivery_id)]
 

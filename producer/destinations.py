@@ -201,16 +201,17 @@ class DestinationPolicy:
                 return f"{named}; {how_to_open(ip)}"
         return None
 
-    def check_url(self, url: str) -> None:
+    def check_url(self, url: str, field: str = "url") -> None:
         """Registration-time check: the scheme, and the host's addresses: the IP
         literal, or what the name resolves to within ``lookup_timeout``.
+        Refusals are errors of ``field`` (a token or proxy URL is checked too).
 
         A name that does not resolve, or not in time, is accepted: it may be
         created later, and delivery checks every address again.
         """
         parts = urlsplit(url)
         if self.https_only and parts.scheme != "https":
-            raise ValidationError.for_field("url", "must use https (WEBHOOKS_HTTPS_ONLY is set)")
+            raise ValidationError.for_field(field, "must use https (WEBHOOKS_HTTPS_ONLY is set)")
         host = parts.hostname or ""
         ip = ip_literal(host)
         if ip is not None:
@@ -219,7 +220,7 @@ class DestinationPolicy:
             port = parts.port or (443 if parts.scheme == "https" else 80)
             refusal = self.refusal(self.lookup(host, port), host)
         if refusal is not None:
-            raise ValidationError.for_field("url", f"destination refused: {refusal}")
+            raise ValidationError.for_field(field, f"destination refused: {refusal}")
 
     def lookup(self, host: str, port: int) -> list[str]:
         """The addresses ``host`` resolves to, for a synchronous caller; ``[]``

@@ -18,7 +18,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from producer import signing
+from producer import credentials, signing
 from producer.context import Context
 from producer.errors import ConversionError, ValidationError
 from producer.filters import validate_filter
@@ -112,6 +112,7 @@ def create(
         s.add(row)
         s.flush()
         ctx.store.set_endpoint_channels(s, row.id, row.channels)
+        ctx.store.set_endpoint_routes(s, row)
         return endpoint_of(ctx, row, secret=secret)
 
 
@@ -162,6 +163,8 @@ def check_fields(ctx: Context, fields: Mapping[str, Any]) -> dict[str, Any]:
             out[name] = validate_channels(value, limit=MAX_ENDPOINT_CHANNELS)
         elif name == "filter":
             out[name] = None if value is None else validate_filter(value)
+        elif name in _CREDENTIALS:
+            out[name] = _CREDENTIALS[name](ctx, value)
         else:
             raise ValidationError.for_field(name, "is not an endpoint field")
     return out
@@ -216,7 +219,7 @@ def _event_types(ctx: Context, s: Session) -> list[EventTypeRow]:
 
 def get(ctx: Context, endpoint_id: str, *, tenant: str | None) -> Endpoint:
     """An endpoint; with ``tenant`` set, another tenant's is NotFoundError."""
-    with ctx.store.transaction() as s:
+    with ctx.store.reading() as s:
         return endpoint_of(ctx, ctx.store.get_endpoint(s, endpoint_id, tenant=tenant))
 
 
@@ -226,7 +229,7 @@ def list_(
     """Endpoints, newest first, optionally of one tenant and status."""
     if status is not None and status not in ENDPOINT_STATUSES:
         raise ValidationError.for_field("status", "must be 'enabled' or 'disabled'")
-    with ctx.store.transaction() as s:
+    with ctx.store.reading() as s:
         rows, next_cursor = ctx.store.list_endpoints(
             s, tenant=tenant, status=status, limit=limit, cursor=cursor
         )
@@ -255,6 +258,8 @@ def update(
             setattr(row, _column(name), value)
         if "channels" in fields:
             ctx.store.set_endpoint_channels(s, row.id, fields["channels"])
+        if "event_types" in fields or "channels" in fields:
+            ctx.store.set_endpoint_routes(s, row)
         if scheme is not None and scheme != row.signature_scheme:
             if "v1a" in (scheme, row.signature_scheme):
                 # The key kinds differ (a symmetric secret, a key pair).
@@ -273,6 +278,7 @@ def delete(ctx: Context, endpoint_id: str, *, tenant: str | None) -> None:
         row = ctx.store.get_endpoint(s, endpoint_id, tenant=tenant, lock=True)
         row.deleted_at = now
         row.updated_at = now
+        ctx.store.set_endpoint_routes(s, row)
         ctx.store.cancel_pending_deliveries(s, endpoint_id, now)
 
 
@@ -338,7 +344,7 @@ def _change(
 def get_secret(ctx: Context, endpoint_id: str, *, tenant: str | None) -> EndpointSecret:
     """The current secret, its public key (``v1a``) and previous secrets' expiry."""
     now = ctx.clock()
-    with ctx.store.transaction() as s:
+    with ctx.store.reading() as s:
         row = ctx.store.get_endpoint(s, endpoint_id, tenant=tenant)
         previous = [
             PreviousSecret(expires_at=expires)
@@ -394,8 +400,9 @@ def live_secrets(ctx: Context, now: datetime, sealed: str, previous: list[Any]) 
 
 
 def reencrypt_secrets(ctx: Context, *, progress: Callable[[int], None] | None = None) -> int:
-    """Re-seal every endpoint secret and custom header value with the first
-    key; returns how many endpoints. ``progress(1)`` is called per endpoint."""
+    """Re-seal every endpoint secret, custom header value and credential
+    (proxy URL, auth, client key) with the first key; returns how many
+    endpoints. ``progress(1)`` is called per endpoint."""
     count = 0
     with ctx.store.transaction() as s:
         for row in ctx.store.all_endpoints(s):
@@ -405,10 +412,52 @@ def reencrypt_secrets(ctx: Context, *, progress: Callable[[int], None] | None = 
                 for entry in row.previous_secrets
             ]
             row.headers = {name: ctx.secret_box.reseal(v) for name, v in row.headers.items()}
+            _reseal_credentials(ctx, row)
             count += 1
             if progress is not None:
                 progress(1)
     return count
+
+
+def _reseal_credentials(ctx: Context, row: EndpointRow) -> None:
+    box = ctx.secret_box
+    if row.proxy_url is not None:
+        row.proxy_url = box.reseal(row.proxy_url)
+    row.auth = credentials.seal_auth(credentials.open_auth(row.auth, box.open), box.seal)
+    row.tls = credentials.seal_tls(credentials.open_tls(row.tls, box.open), box.seal)
+
+
+# -- credentials ---------------------------------------------------------------
+# Each takes the plain value given and returns it checked, as stored (sealed).
+
+
+def _check_proxy_url(ctx: Context, value: Any) -> str | None:
+    # The guard checks the proxy's address only: plain http to a proxy is
+    # fine under WEBHOOKS_HTTPS_ONLY, as https receivers are tunnelled.
+    proxy = credentials.check_proxy_url(
+        value, lambda url, field: ctx.destinations.check_url(_as_https(url), field)
+    )
+    return None if proxy is None else ctx.secret_box.seal(proxy)
+
+
+def _as_https(url: str) -> str:
+    return "https" + url[url.index(":") :]
+
+
+def _check_auth(ctx: Context, value: Any) -> dict[str, str] | None:
+    checked = credentials.check_auth(value, ctx.destinations.check_url)
+    return credentials.seal_auth(checked, ctx.secret_box.seal)
+
+
+def _check_tls(ctx: Context, value: Any) -> dict[str, str] | None:
+    return credentials.seal_tls(credentials.check_tls(value), ctx.secret_box.seal)
+
+
+_CREDENTIALS: dict[str, Callable[[Context, Any], Any]] = {
+    "proxy_url": _check_proxy_url,
+    "auth": _check_auth,
+    "tls": _check_tls,
+}
 
 
 def seal_headers(ctx: Context, headers: Mapping[str, str]) -> dict[str, str]:
@@ -458,4 +507,9 @@ def endpoint_of(ctx: Context, row: EndpointRow, *, secret: str | None = None) ->
         metadata=dict(row.metadata_),
         headers=open_headers(ctx, row.headers),
         secret=secret,
+        proxy_url=credentials.public_proxy_url(
+            None if row.proxy_url is None else ctx.secret_box.open(row.proxy_url)
+        ),
+        auth=credentials.public_auth(row.auth),
+        tls=credentials.public_tls(row.tls),
     )

@@ -49,7 +49,7 @@ def create(
 
 def get(ctx: Context, name: str) -> EventType:
     """An event type by name (archived ones too)."""
-    with ctx.store.transaction() as s:
+    with ctx.store.reading() as s:
         return event_type_of(_row(ctx, s, name))
 
 
@@ -57,7 +57,7 @@ def list_(
     ctx: Context, *, include_archived: bool, limit: int, cursor: str | None
 ) -> Page[EventType]:
     """Event types in name order."""
-    with ctx.store.transaction() as s:
+    with ctx.store.reading() as s:
         rows, next_cursor = ctx.store.list_event_types(
             s, include_archived=include_archived, limit=limit, cursor=cursor
         )

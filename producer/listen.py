@@ -8,8 +8,8 @@ a strict receiver would.
 
 from __future__ import annotations
 
-import contextlib
 import json
+import signal
 import socket
 from collections.abc import Awaitable, Callable, MutableMapping
 from datetime import datetime
@@ -170,9 +170,19 @@ def run_listener(sock: socket.socket, secret: str | None) -> None:
     host, port = sock.getsockname()[:2]
     shown_host = f"[{host}]" if ":" in host else host
     checked = "checked with the given secret" if secret is not None else "not checked"
-    print(f"Listening on http://{shown_host}:{port} — signatures {checked}", flush=True)
     app = create_listener_app(secret, out=lambda text: print(text, flush=True))
-    # Ctrl-C is how a listener is stopped: uvicorn shuts down, then raises it
-    # again, which is no error here.
-    with contextlib.suppress(KeyboardInterrupt):
-        uvicorn.Server(uvicorn.Config(app, log_level="warning")).run(sockets=[sock])
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
+
+    def stop(_signum: int, _frame: object) -> None:
+        server.should_exit = True
+
+    # Ctrl-C is how a listener is stopped, also when it comes as soon as the
+    # line below is out, before uvicorn handles the signal itself (uvicorn
+    # then stops before serving); after its graceful shutdown uvicorn raises
+    # the signal again, which lands here too: no traceback, status 0.
+    previous = signal.signal(signal.SIGINT, stop)
+    try:
+        print(f"Listening on http://{shown_host}:{port} — signatures {checked}", flush=True)
+        server.run(sockets=[sock])
+    finally:
+        signal.signal(signal.SIGINT, previous)

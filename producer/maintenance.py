@@ -4,7 +4,9 @@
 - cancel pending deliveries of deleted endpoints that a race left behind,
 - evaluate endpoint health (disable endpoints failing past the thresholds
   even when no new attempt comes),
-- purge attempts and finished messages past the retention period.
+- purge attempts and finished messages past the retention period,
+- run background jobs (replays, bulk retries: :mod:`producer.jobs`) in a
+  thread of their own, started when one is waiting.
 
 Each job does its database work in a thread; a failing run is logged and the
 next one tries again.
@@ -23,6 +25,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from producer.context import Context
 from producer.health import evaluate_disable
 from producer.hooks import OperationalEvent
+from producer.jobs import JobRunner
 from producer.outcomes import Outcomes, disabled_problems, health_events_of
 from producer.store import health_of, set_health
 
@@ -38,6 +41,10 @@ log = logging.getLogger("producer.maintenance")
 
 PURGE_INTERVAL_SECONDS = 3600.0
 PURGE_BATCH = 5000
+JOB_POLL_SECONDS = 0.25
+"""The shortest wait before a queued background job is looked for."""
+JOB_STOP_SECONDS = 5.0
+"""How long shutdown waits for a background job's batch under way."""
 
 
 def reclaim_expired_leases(ctx: Context) -> int:
@@ -124,6 +131,10 @@ class Maintenance:
             "endpoint-health",
         )
         self._add(lambda: purge_expired(ctx), PURGE_INTERVAL_SECONDS, "purge")
+        self.jobs = JobRunner(ctx)
+        self._add(
+            self.jobs.poke, max(settings.worker_poll_interval, JOB_POLL_SECONDS), "background-jobs"
+        )
 
     def _add(self, func: Callable[[], Any], seconds: float, name: str) -> None:
         async def job() -> None:
@@ -141,6 +152,8 @@ class Maintenance:
         self.scheduler.start()
 
     def shutdown(self) -> None:
-        """Stop the jobs (running ones are not awaited)."""
+        """Stop the jobs (running ones are not awaited; a background job
+        stops after its batch under way, left for another worker)."""
         if self.scheduler.running:
             self.scheduler.shutdown(wait=False)
+        self.jobs.stop(JOB_STOP_SECONDS)

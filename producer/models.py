@@ -32,8 +32,10 @@ __all__ = [
     "Base",
     "DeliveryRow",
     "EndpointChannelRow",
+    "EndpointRouteRow",
     "EndpointRow",
     "EventTypeRow",
+    "JobRow",
     "MessageRow",
     "UTCDateTime",
 ]
@@ -101,6 +103,11 @@ class EndpointRow(Base):
     channels: Mapped[list[Any]] = mapped_column(JSON, default=list)
     # A payload filter (producer.filters) the message data must pass; None: all pass.
     filter: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    # producer.credentials: the egress proxy (sealed, it may hold a password),
+    # receiver authentication and client TLS, their secret fields sealed.
+    proxy_url: Mapped[str | None] = mapped_column(Text)
+    auth: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    tls: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     status: Mapped[str] = mapped_column(String(16), default="enabled")
     disabled_reason: Mapped[str | None] = mapped_column(String(16))
     disabled_at: Mapped[datetime | None]
@@ -126,6 +133,69 @@ class EndpointChannelRow(Base):
         ForeignKey("webhook_endpoints.id", ondelete="CASCADE"), primary_key=True
     )
     channel: Mapped[str] = mapped_column(String(64), primary_key=True)
+
+
+class EndpointRouteRow(Base):
+    """One way a live endpoint is reached: an event type pattern of it
+    (``*`` when it has none) and a channel it subscribes to (``""`` when it
+    subscribes to none: any message). The index routing looks messages up in.
+
+    A message of ``invoice.paid`` sent on ``eu`` reaches the endpoints with
+    a row of one of its candidate patterns (``invoice.paid``,
+    ``invoice.*``, ``*``) and of channel ``""`` or ``eu``: one index range
+    per pair rather than a match against every endpoint of the tenant. An
+    endpoint has a row per pattern and channel (at most the limits of both
+    multiplied, in practice a few).
+    """
+
+    __tablename__ = "webhook_endpoint_routes"
+
+    tenant: Mapped[str] = mapped_column(String(128), primary_key=True)
+    pattern: Mapped[str] = mapped_column(String(130), primary_key=True)
+    channel: Mapped[str] = mapped_column(String(64), primary_key=True)
+    endpoint_id: Mapped[str] = mapped_column(
+        ForeignKey("webhook_endpoints.id", ondelete="CASCADE"), primary_key=True
+    )
+
+    __table_args__ = (Index("ix_webhook_endpoint_routes_endpoint", "endpoint_id"),)
+
+
+class JobRow(Base):
+    """A replay or bulk retry run in the background by the workers, batch by
+    batch, its cursor saved with each batch's deliveries."""
+
+    __tablename__ = "webhook_jobs"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    # None: an admin's bulk retry over every tenant.
+    tenant: Mapped[str | None] = mapped_column(String(128))
+    endpoint_id: Mapped[str | None] = mapped_column(String(40))
+    since: Mapped[datetime | None]
+    until: Mapped[datetime | None]
+    # What else selects the work: event types, include_failed, status, force.
+    options: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    dry_run: Mapped[bool] = mapped_column(Boolean, default=False)
+    status: Mapped[str] = mapped_column(String(16), default="queued")
+    # The step under way and the last id it finished (None: from the start).
+    phase: Mapped[str] = mapped_column(String(16))
+    cursor: Mapped[str | None] = mapped_column(String(40))
+    scanned: Mapped[int] = mapped_column(Integer, default=0)
+    created: Mapped[int] = mapped_column(Integer, default=0)
+    requeued: Mapped[int] = mapped_column(Integer, default=0)
+    error: Mapped[str | None] = mapped_column(Text)
+    lease_owner: Mapped[str | None] = mapped_column(String(64))
+    lease_expires_at: Mapped[datetime | None]
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    started_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]
+
+    __table_args__ = (
+        Index("ix_webhook_jobs_tenant_id", "tenant", "id"),
+        # The runners' claim: unfinished jobs, oldest first.
+        Index("ix_webhook_jobs_status_id", "status", "id"),
+    )
 
 
 class EventTypeRow(Base):

@@ -20,6 +20,7 @@ from producer import (
     endpoints,
     event_types,
     filters,
+    jobs,
     maintenance,
     ping,
     replay,
@@ -48,6 +49,7 @@ from producer.types import (
     EndpointStats,
     EventType,
     HourlyCount,
+    Job,
     Message,
     Overview,
     Page,
@@ -141,6 +143,8 @@ class Producer:
 
     def close(self) -> None:
         """Release the database connections (only of an engine we created)."""
+        if self.context.doorbell is not None:
+            self.context.doorbell.close()
         if self._owns_engine:
             self.engine.dispose()
 
@@ -246,6 +250,9 @@ class Producer:
         forward_traceparent: bool = False,
         channels: Iterable[str] | None = None,
         filter: Mapping[str, Any] | None = None,
+        proxy_url: str | None = None,
+        auth: Mapping[str, str] | None = None,
+        tls: Mapping[str, str] | None = None,
     ) -> Endpoint:
         """Register a receiver URL for a tenant.
 
@@ -259,6 +266,11 @@ class Producer:
         restrict it to messages sent on one of them; ``filter`` (see
         ``producer.filters``) to messages whose data passes it. A malformed
         filter raises ValidationError naming the failing path.
+
+        ``proxy_url`` (an egress proxy), ``auth`` (``basic``, ``bearer`` or
+        ``oauth2_client_credentials``) and ``tls`` (a client certificate and
+        key, an optional CA) are described in ``producer.credentials``; their
+        secrets are sealed at rest and never returned.
         """
         fields = {
             "description": description,
@@ -274,6 +286,9 @@ class Producer:
             "forward_traceparent": forward_traceparent,
             "channels": channels,
             "filter": filter,
+            "proxy_url": proxy_url,
+            "auth": auth,
+            "tls": tls,
         }
         return endpoints.create(
             self.context,
@@ -536,6 +551,7 @@ class Producer:
         include_failed: bool = False,
         tenant: str | None = None,
         progress: Callable[[int], None] | None = None,
+        dry_run: bool = False,
     ) -> ReplayResult:
         """Deliver to an endpoint what it missed: a delivery, due now, for
         every message created in ``[since, until)`` (of ``event_types``, exact
@@ -545,7 +561,8 @@ class Producer:
 
         Runs in batches, one short transaction each; ``progress(n)`` gets the
         messages looked at per batch (then the deliveries requeued). Running
-        it again creates nothing new.
+        it again creates nothing new. With ``dry_run``, the counts are what
+        it would create and requeue, and nothing is written.
         """
         return replay.replay_endpoint(
             self.context,
@@ -556,6 +573,7 @@ class Producer:
             include_failed=include_failed,
             tenant=tenant,
             progress=progress,
+            dry_run=dry_run,
         )
 
     def retry_deliveries(
@@ -569,13 +587,86 @@ class Producer:
         until: datetime | None = None,
         force: bool = False,
         progress: Callable[[int], None] | None = None,
+        dry_run: bool = False,
     ) -> int:
         """Requeue, due now (trigger ``manual``), every delivery the log's
         filters select; returns how many. ``status`` is ``failed`` by default;
         ``succeeded`` needs ``force=True``. Deliveries of deleted endpoints
-        are left alone. Batched like ``recover_endpoint``."""
+        are left alone. Batched like ``recover_endpoint``. With ``dry_run``,
+        the count is what it would requeue, and nothing is written."""
         filters = DeliveryFilter(tenant, event_type, since, until, None, endpoint_id, status)
-        return replay.retry_deliveries(self.context, filters, force=force, progress=progress)
+        return replay.retry_deliveries(
+            self.context, filters, force=force, progress=progress, dry_run=dry_run
+        )
+
+    # -- jobs ------------------------------------------------------------------------------------
+
+    def start_replay(
+        self,
+        endpoint_id: str,
+        *,
+        since: datetime,
+        until: datetime | None = None,
+        event_types: Sequence[str] | None = None,
+        include_failed: bool = False,
+        tenant: str | None = None,
+        dry_run: bool = False,
+    ) -> Job:
+        """``replay_endpoint`` as a background job: checks the input, queues
+        the job and returns it at once. A worker process runs it batch by
+        batch; ``get_job`` shows how far it got. A job whose worker dies is
+        resumed by another where it stopped, creating nothing twice."""
+        return jobs.start_replay(
+            self.context,
+            endpoint_id,
+            since=since,
+            until=until,
+            event_types=event_types,
+            include_failed=include_failed,
+            tenant=tenant,
+            dry_run=dry_run,
+        )
+
+    def start_retry(
+        self,
+        *,
+        status: str | None = None,
+        event_type: str | None = None,
+        endpoint_id: str | None = None,
+        tenant: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        force: bool = False,
+        dry_run: bool = False,
+    ) -> Job:
+        """``retry_deliveries`` as a background job, like ``start_replay``."""
+        filters = DeliveryFilter(tenant, event_type, since, until, None, endpoint_id, status)
+        return jobs.start_retry(self.context, filters, force=force, dry_run=dry_run)
+
+    def get_job(self, job_id: str, *, tenant: str | None = None) -> Job:
+        """A job and its progress; with ``tenant``, another tenant's is NotFoundError."""
+        return jobs.get(self.context, job_id, tenant=tenant)
+
+    def list_jobs(
+        self,
+        *,
+        tenant: str | None = None,
+        kind: str | None = None,
+        status: str | None = None,
+        endpoint_id: str | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> Page[Job]:
+        """Jobs, newest first, optionally of one tenant, kind, status or endpoint."""
+        return jobs.list_(
+            self.context,
+            tenant=tenant,
+            kind=kind,
+            status=status,
+            endpoint_id=endpoint_id,
+            limit=limit,
+            cursor=cursor,
+        )
 
     # -- stats ---------------------------------------------------------------------------------
 

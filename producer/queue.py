@@ -17,6 +17,7 @@ from sqlalchemy import and_, bindparam, case, func, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
+from producer.credentials import open_credentials
 from producer.errors import internal_error
 from producer.models import AttemptRow, DeliveryRow, EndpointRow, MessageRow
 from producer.types import Attempt, DeliveryStatus
@@ -70,6 +71,12 @@ class Job:
     """The W3C trace context of the message's ``send`` span, when it was traced."""
     forward_traceparent: bool = False
     """Whether the endpoint gets the attempt's ``traceparent``."""
+    proxy_url: str | None = None
+    """The endpoint's own egress proxy (opened), if it has one."""
+    auth: dict[str, str] | None = None
+    """How the receiver authenticates requests (opened), if it does."""
+    tls: dict[str, str] | None = None
+    """The client certificate and key (opened) the receiver asks for, if any."""
     unusable: str | None = None
     """Why this delivery cannot be sent (its secrets or headers could not be
     opened); its attempt then fails with this error without a request."""
@@ -109,6 +116,9 @@ _JOB_COLUMNS = (
     EndpointRow.rate_limit_per_second,
     MessageRow.trace_context,
     EndpointRow.forward_traceparent,
+    EndpointRow.proxy_url,
+    EndpointRow.auth,
+    EndpointRow.tls,
     EndpointRow.secret,
     EndpointRow.previous_secrets,
 )
@@ -353,10 +363,18 @@ class Queue:
             try:
                 fields["headers"] = {name: open_value(v) for name, v in fields["headers"].items()}
                 fields["secrets"] = open_secrets(sealed, previous)
+                open_credentials(fields, open_value)
             except Exception as exc:
                 # An endpoint whose values cannot be opened (a removed key, say)
                 # fails its own deliveries, never the claim of everyone's.
-                fields.update(headers={}, secrets=[], unusable=internal_error(exc))
+                fields.update(
+                    headers={},
+                    secrets=[],
+                    proxy_url=None,
+                    auth=None,
+                    tls=None,
+                    unusable=internal_error(exc),
+                )
             jobs.append(Job(**fields))
         return jobs
 

@@ -7,19 +7,24 @@ passes its payload filter (:mod:`producer.filters`).
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
+from functools import lru_cache
 from typing import Any
 
 from producer.errors import ValidationError
 from producer.filters import evaluate
 
 __all__ = [
+    "ANY_CHANNEL",
     "CHANNEL_NAME",
     "EVENT_TYPE_NAME",
     "MAX_ENDPOINT_CHANNELS",
     "MAX_MESSAGE_CHANNELS",
+    "candidate_patterns",
     "matches",
+    "parsed_filter",
     "receives",
     "shares_channel",
     "validate_channels",
@@ -33,6 +38,10 @@ CHANNEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")
 """A channel: 1-64 letters, digits, ``_ . : -``, starting with a letter or digit."""
 MAX_MESSAGE_CHANNELS = 10
 MAX_ENDPOINT_CHANNELS = 100
+ANY_CHANNEL = ""
+"""The channel of an endpoint subscribed to none, in the routing index."""
+PARSED_FILTERS = 16384
+"""How many parsed payload filters are kept (by their text) for routing."""
 
 
 def validate_event_type_name(name: str, field: str = "event_type") -> str:
@@ -83,6 +92,25 @@ def matches(patterns: Sequence[str], event_type: str) -> bool:
         if pattern.endswith(".*") and event_type.startswith(pattern[:-1]):
             return True
     return False
+
+
+def candidate_patterns(event_type: str) -> list[str]:
+    """Every pattern that matches ``event_type``: the name itself, ``prefix.*``
+    for each of its proper prefixes, and ``*`` (``a.b.c``: ``a.b.c``,
+    ``a.b.*``, ``a.*``, ``*``). Routing looks these up in an index of the
+    endpoints' routes instead of matching every endpoint."""
+    parts = event_type.split(".")
+    prefixes = [".".join(parts[:n]) + ".*" for n in range(len(parts) - 1, 0, -1)]
+    return [event_type, *prefixes, "*"]
+
+
+@lru_cache(maxsize=PARSED_FILTERS)
+def parsed_filter(stored: str | None) -> Any:
+    """A payload filter from its stored JSON text (None: no filter), parsed
+    once and shared by every send that reads the same text: a filter
+    changes rarely, a send reads the filters of every endpoint it routes to.
+    The value is shared: callers must not change it."""
+    return None if stored is None else json.loads(stored)
 
 
 def validate_channels(channels: Iterable[str] | None, *, limit: int) -> list[str]:

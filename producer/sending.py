@@ -29,6 +29,7 @@ from producer.payloads import compact_json, default_version, render_envelope, va
 from producer.routing import (
     MAX_MESSAGE_CHANNELS,
     matches,
+    parsed_filter,
     shares_channel,
     validate_channels,
     validate_event_type_name,
@@ -123,8 +124,11 @@ class SendRequest:
 
 def send(ctx: Context, requests: Sequence[SendRequest], session: Session | None) -> list[Message]:
     """Send events in one transaction, all or none: in the caller's ``session``
-    (workers wake when it commits) or in a transaction of our own."""
+    (workers wake when it commits) or in a transaction of our own, shared with
+    concurrent sends on SQLite (:mod:`producer.group_commit`)."""
     if session is None:
+        if ctx.group_commit is not None:
+            return ctx.group_commit.run(lambda s: [send_in(ctx, s, r) for r in requests])
         with ctx.waking_transaction() as s:
             return [send_in(ctx, s, r) for r in requests]
     messages = [send_in(ctx, session, r) for r in requests]
@@ -199,36 +203,26 @@ def _store(
     )
     payload = render(ctx, draft, draft.version)
 
-    if endpoint_ids is None:
-        endpoints = ctx.store.receiving_endpoints(s, tenant, channels)
-    else:
-        endpoints = ctx.store.endpoints_of_tenant(s, tenant, endpoint_ids)
-        missing = sorted(set(endpoint_ids) - {e.id for e in endpoints})
-        if missing:
-            raise ValidationError.for_field(
-                "endpoint_ids", f"unknown endpoint(s) of tenant {tenant}: {', '.join(missing)}"
-            )
-        endpoints = [e for e in endpoints if shares_channel(e.channels, channels)]
     bodies: dict[str | None, bytes | None] = {}
     deliveries: list[DeliveryRow] = []
     filtered = 0
-    for endpoint in endpoints:
-        if not matches(endpoint.event_types, event_type):
-            continue
-        if endpoint.filter is not None and not evaluate(endpoint.filter, data):
+    for endpoint_id, endpoint_version, filter_ in _targets(
+        ctx, s, tenant, event_type, channels, endpoint_ids
+    ):
+        if filter_ is not None and not evaluate(filter_, data):
             filtered += 1
             continue
-        if endpoint.version not in bodies:  # each version is rendered once
-            bodies[endpoint.version] = body_for(ctx, draft, endpoint.version)
+        if endpoint_version not in bodies:  # each version is rendered once
+            bodies[endpoint_version] = body_for(ctx, draft, endpoint_version)
         deliveries.append(
             DeliveryRow(
                 id=new_id("dlv"),
                 message_id=draft.id,
-                endpoint_id=endpoint.id,
+                endpoint_id=endpoint_id,
                 tenant=tenant,
                 event_type=event_type,
                 status="pending",
-                payload=bodies[endpoint.version],
+                payload=bodies[endpoint_version],
                 attempt_count=0,
                 next_attempt_at=now,
                 next_trigger="scheduled",
@@ -262,6 +256,33 @@ def _store(
     if deliveries:
         ctx.store.notify_due(s)
     return message_of(row, len(deliveries))
+
+
+def _targets(
+    ctx: Context,
+    s: Session,
+    tenant: str,
+    event_type: str,
+    channels: Sequence[str],
+    endpoint_ids: Sequence[str] | None,
+) -> list[tuple[str, str | None, Any]]:
+    """``(id, version, payload filter)`` of the endpoints a message goes to
+    by event type and channels, before their filters: found by index among
+    the tenant's, or among ``endpoint_ids`` (each of which must be the tenant's)."""
+    if endpoint_ids is None:
+        routes = ctx.store.receiving_endpoints(s, tenant, event_type, channels)
+        return [(i, version, parsed_filter(stored)) for i, version, stored in routes]
+    endpoints = ctx.store.endpoints_of_tenant(s, tenant, endpoint_ids)
+    missing = sorted(set(endpoint_ids) - {e.id for e in endpoints})
+    if missing:
+        raise ValidationError.for_field(
+            "endpoint_ids", f"unknown endpoint(s) of tenant {tenant}: {', '.join(missing)}"
+        )
+    return [
+        (e.id, e.version, e.filter)
+        for e in endpoints
+        if matches(e.event_types, event_type) and shares_channel(e.channels, channels)
+    ]
 
 
 # -- idempotency -------------------------------------------------------------------

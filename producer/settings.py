@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+import re
+from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -72,6 +73,10 @@ class Settings(BaseSettings):
     """How much of a response body is read and kept in the attempt log."""
     http_clients: int = Field(default=256, ge=1)
     """Bound of the cache of per-endpoint HTTP clients."""
+    transport: Literal["httpx", "aiohttp"] = "httpx"
+    """The HTTP client deliveries are sent with. ``aiohttp`` (the ``aiohttp``
+    extra) sends several times more requests per second per core, with the
+    same timeouts, limits, destination guard, proxies and client certificates."""
 
     # Endpoint health.
     probe_after_failures: int = Field(default=5, ge=1)
@@ -97,6 +102,11 @@ class Settings(BaseSettings):
     """Fernet keys sealing endpoint secrets at rest, newest first (comma-separated)."""
     https_only: bool = False
     """Refuse plain ``http://`` endpoints."""
+    egress_proxy: str | None = None
+    """An ``http://`` or ``https://`` proxy every delivery goes through (CONNECT
+    for https receivers), e.g. one with fixed source addresses; an endpoint's
+    ``proxy_url`` overrides it. The destination guard still checks each
+    receiver, and the proxy is asked for the checked address."""
 
     # Observability.
     otel: bool = False
@@ -113,8 +123,18 @@ class Settings(BaseSettings):
     """Signs web UI sessions and portal links (at least 16 characters). Without
     it each process makes a random one: sessions end on restart, and several
     API processes do not accept each other's links."""
+    # NoDecode: the variable is a comma-separated list, not JSON.
+    ui_frame_ancestors: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    """Origins allowed to show the web UI in a frame, e.g.
+    ``https://app.example.com`` (comma-separated). Empty: no page may frame it.
+    Set, and served over HTTPS, session cookies become ``SameSite=None;
+    Secure; Partitioned`` so a cross-site frame keeps its session."""
+    ui_brand_name: str | None = Field(default=None, min_length=1, max_length=60)
+    """The name shown at the top of every UI page instead of "Webhooks"."""
+    ui_accent_color: str | None = Field(default=None, pattern=r"^#(?:[0-9a-fA-F]{3}){1,2}$")
+    """The UI's accent colour (links, buttons), as ``#rrggbb`` or ``#rgb``."""
 
-    @field_validator("allowed_cidrs", "encryption_keys", mode="before")
+    @field_validator("allowed_cidrs", "encryption_keys", "ui_frame_ancestors", mode="before")
     @classmethod
     def _split_cidrs(cls, value: object) -> object:
         if isinstance(value, str):
@@ -131,6 +151,37 @@ class Settings(BaseSettings):
                 ipaddress.ip_network(cidr, strict=False)
             except ValueError as exc:
                 raise ValueError(f"{cidr!r} is not a CIDR range: {exc}") from exc
+        return value
+
+    @field_validator("ui_frame_ancestors")
+    @classmethod
+    def _check_origins(cls, value: list[str]) -> list[str]:
+        # An origin only: anything else would let a value add CSP directives.
+        for origin in value:
+            if not re.fullmatch(r"https?://[A-Za-z0-9.\-]+(?::[0-9]{1,5})?", origin):
+                raise ValueError(
+                    f"{origin!r} is not an origin like https://app.example.com "
+                    "(scheme and host, an optional port, no path)"
+                )
+        return value
+
+    @field_validator("egress_proxy")
+    @classmethod
+    def _check_proxy(cls, value: str | None) -> str | None:
+        # Checked at start-up: a bad value would otherwise fail every attempt.
+        if value is None or value == "":
+            return None
+        from urllib.parse import urlsplit
+
+        try:
+            parts = urlsplit(value)
+            parts.port  # noqa: B018 -- raises for a bad port
+        except ValueError as exc:
+            raise ValueError(f"is not a valid URL: {exc}") from exc
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError("must be an http:// or https:// proxy URL with a host")
+        if parts.path not in ("", "/") or parts.query or parts.fragment:
+            raise ValueError("must not have a path, query or fragment")
         return value
 
     @field_validator("encryption_keys")

@@ -37,7 +37,7 @@ def endpoint_stats(
 ) -> EndpointStats:
     """Counts, success rate and attempt latency over a window (default: a day)."""
     since, until = _window(ctx, since, until)
-    with ctx.store.transaction() as s:
+    with ctx.store.reading() as s:
         ctx.store.get_endpoint(s, endpoint_id, tenant=tenant)
         counts = ctx.store.delivery_status_counts(s, [endpoint_id], since, until)
         latencies = ctx.store.attempt_latencies(s, endpoint_id, since, until)
@@ -53,7 +53,7 @@ def endpoint_success_rates(
 ) -> dict[str, EndpointStats]:
     """Counts and success rate of several endpoints in one query (no latencies)."""
     since, until = _window(ctx, since, until)
-    with ctx.store.transaction() as s:
+    with ctx.store.reading() as s:
         counts = ctx.store.delivery_status_counts(s, endpoint_ids, since, until)
     return {endpoint_id: _stats(c, []) for endpoint_id, c in counts.items()}
 
@@ -64,7 +64,7 @@ def endpoint_hourly_counts(
     """Succeeded, failed and retrying deliveries per creation hour, oldest first."""
     since = validate_aware(since, "since")  # type: ignore[assignment]
     until = validate_aware(until, "until")  # type: ignore[assignment]
-    with ctx.store.transaction() as s:
+    with ctx.store.reading() as s:
         ctx.store.get_endpoint(s, endpoint_id, tenant=tenant)
         rows = ctx.store.hourly_outcomes(s, endpoint_id, since, until)
     series = {"succeeded": 0, "failed": 1}  # else pending or sending, after an attempt
@@ -86,7 +86,7 @@ def metrics_snapshot(ctx: Context) -> dict[str, Any]:
     """Deliveries by status, the due queue (how many, and the lag: seconds
     since the oldest of them fell due) and disabled endpoints."""
     now = ctx.clock()
-    with ctx.store.transaction() as s:
+    with ctx.store.reading() as s:
         due, oldest = ctx.queue.due_summary(s, now)
         return {
             "deliveries": ctx.store.delivery_counts(s),
@@ -109,7 +109,7 @@ def overview(ctx: Context, *, since: datetime | None, until: datetime | None) ->
     if until - since > MAX_OVERVIEW_WINDOW:
         raise ValidationError.for_field("since", "the window may span 31 days at most")
     now = ctx.clock()
-    with ctx.store.transaction() as s:
+    with ctx.store.reading() as s:
         attempts, succeeded = ctx.store.attempt_totals(s, since, until)
         failing = ctx.store.most_failing_endpoints(s, since, until, FAILING_ENDPOINTS)
         hourly = {h: row for h, *row in ctx.store.hourly_attempts(s, since, until)}
@@ -137,7 +137,7 @@ def overview(ctx: Context, *, since: datetime | None, until: datetime | None) ->
 
 def queue_depth(ctx: Context) -> int:
     """Pending deliveries due now on enabled endpoints."""
-    with ctx.store.transaction() as s:
+    with ctx.store.reading() as s:
         return ctx.queue.due_count(s, ctx.clock())
 
 

@@ -16,11 +16,12 @@ from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import Select, case, func, select, text, update
+from sqlalchemy import Select, Text, case, cast, func, select, text, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from producer.db import READ_ONLY
 from producer.errors import NotFoundError, ValidationError
 from producer.health import HealthState
 from producer.models import (
@@ -28,10 +29,13 @@ from producer.models import (
     AttemptRow,
     DeliveryRow,
     EndpointChannelRow,
+    EndpointRouteRow,
     EndpointRow,
     EventTypeRow,
+    JobRow,
     MessageRow,
 )
+from producer.routing import ANY_CHANNEL, candidate_patterns
 from producer.types import DELIVERY_STATUSES, snapshot
 from producer.validation import validate_aware
 
@@ -134,11 +138,27 @@ class Store:
         self._lock: AbstractContextManager[object] = (
             threading.Lock() if engine.dialect.name == "sqlite" else nullcontext()
         )
+        # Reads take neither: on SQLite a deferred transaction reads a WAL
+        # snapshot beside the writer (see producer.db), on PostgreSQL the
+        # transaction is READ ONLY, so a write slipped into a read fails there.
+        read_options = {READ_ONLY: True}
+        if engine.dialect.name == "postgresql":
+            read_options["postgresql_readonly"] = True
+        self._read_sessions = sessionmaker(
+            engine.execution_options(**read_options), expire_on_commit=False
+        )
 
     @contextmanager
     def transaction(self) -> Iterator[Session]:
         """A session in a transaction, committed on success, rolled back on error."""
         with self._lock, self._sessions.begin() as session:
+            yield session
+
+    @contextmanager
+    def reading(self) -> Iterator[Session]:
+        """A session in a read-only transaction: one consistent snapshot that
+        never waits for a writer (the worker's batches, other API calls)."""
+        with self._read_sessions.begin() as session:
             yield session
 
     # -- pagination ----------------------------------------------------------
@@ -238,28 +258,28 @@ class Store:
         return list(session.scalars(stmt.order_by(EndpointRow.id)))
 
     def receiving_endpoints(
-        self,
-        session: Session,
-        tenant: str,
-        channels: Sequence[str],
-        endpoint_ids: Sequence[str] | None = None,
-    ) -> list[EndpointRow]:
-        """The live endpoints of a tenant that get a message sent on
-        ``channels``: those subscribed to none, and those sharing one, in
-        one query (primary-key probes of ``webhook_endpoint_channels``)."""
-        subscribed = select(EndpointChannelRow.endpoint_id).where(
-            EndpointChannelRow.endpoint_id == EndpointRow.id
+        self, session: Session, tenant: str, event_type: str, channels: Sequence[str]
+    ) -> list[tuple[str, str | None, str | None]]:
+        """``(id, version, filter)`` of the live endpoints of a tenant that get
+        a message of ``event_type`` sent on ``channels``, in id order: those
+        with a pattern matching the event type and subscribed to no channel
+        or to one of ``channels``, found in one query by ranges of the
+        routing index (``webhook_endpoint_routes``). Only the payload filter
+        is left to the caller, as its stored JSON text (see
+        :func:`producer.routing.parsed_filter`)."""
+        routed = select(EndpointRouteRow.endpoint_id).where(
+            EndpointRouteRow.tenant == tenant,
+            EndpointRouteRow.pattern.in_(candidate_patterns(event_type)),
+            EndpointRouteRow.channel.in_([ANY_CHANNEL, *channels]),
         )
-        reach = ~subscribed.exists()
-        if channels:
-            shared = subscribed.where(EndpointChannelRow.channel.in_(list(channels)))
-            reach = reach | shared.exists()
-        stmt = select(EndpointRow).where(
-            EndpointRow.tenant == tenant, EndpointRow.deleted_at.is_(None), reach
+        # The tenant is matched in the index only (its rows carry the
+        # endpoint's): with a condition on the endpoints' tenant too,
+        # PostgreSQL without statistics yet (a new table) scans every
+        # endpoint of the tenant and probes the index for each.
+        stmt = select(EndpointRow.id, EndpointRow.version, cast(EndpointRow.filter, Text)).where(
+            EndpointRow.id.in_(routed), EndpointRow.deleted_at.is_(None)
         )
-        if endpoint_ids is not None:
-            stmt = stmt.where(EndpointRow.id.in_(list(endpoint_ids)))
-        return list(session.scalars(stmt.order_by(EndpointRow.id)))
+        return [(i, v, f) for i, v, f in session.execute(stmt.order_by(EndpointRow.id))]
 
     def set_endpoint_channels(
         self, session: Session, endpoint_id: str, channels: Sequence[str]
@@ -271,6 +291,21 @@ class Store:
             )
         )
         session.add_all(EndpointChannelRow(endpoint_id=endpoint_id, channel=c) for c in channels)
+        session.flush()
+
+    def set_endpoint_routes(self, session: Session, row: EndpointRow) -> None:
+        """Make the routing index of an endpoint match its row: a row per
+        pattern (``*`` for none) and channel (``""`` for none) while it
+        lives, none once deleted."""
+        session.execute(
+            EndpointRouteRow.__table__.delete().where(EndpointRouteRow.endpoint_id == row.id)
+        )
+        if row.deleted_at is None:
+            session.add_all(
+                EndpointRouteRow(tenant=row.tenant, pattern=p, channel=c, endpoint_id=row.id)
+                for p in list(dict.fromkeys(row.event_types or [])) or ["*"]
+                for c in list(dict.fromkeys(row.channels or [])) or [ANY_CHANNEL]
+            )
         session.flush()
 
     def cancel_pending_deliveries(self, session: Session, endpoint_id: str, now: datetime) -> int:
@@ -574,10 +609,12 @@ class Store:
         *,
         after: str | None,
         limit: int,
+        dry_run: bool = False,
     ) -> tuple[int, str | None]:
         """The first ``limit`` deliveries (in id order, past ``after``) that
         ``filters`` let through, of ``event_types`` when given, and whose
-        endpoint is not deleted, back to pending, due now (trigger ``manual``).
+        endpoint is not deleted, back to pending, due now (trigger ``manual``);
+        with ``dry_run``, only counted.
 
         Returns how many were requeued and the last id looked at, the
         ``after`` of the next batch (None when none were left).
@@ -593,6 +630,9 @@ class Store:
         ids = list(session.scalars(stmt.order_by(DeliveryRow.id).limit(limit)))
         if not ids:
             return 0, None
+        last = ids[-1] if len(ids) == limit else None
+        if dry_run:
+            return len(ids), last
         result = session.execute(
             update(DeliveryRow)
             # Still in the status asked for: a worker or a retry may have moved it.
@@ -600,7 +640,57 @@ class Store:
             .values(status="pending", next_attempt_at=now, next_trigger="manual", updated_at=now)
             .execution_options(synchronize_session=False)
         )
-        return int(result.rowcount), ids[-1] if len(ids) == limit else None  # type: ignore[attr-defined]
+        return int(result.rowcount), last  # type: ignore[attr-defined]
+
+    # -- jobs --------------------------------------------------------------------
+
+    def get_job(
+        self, session: Session, job_id: str, *, tenant: str | None = None, lock: bool = False
+    ) -> JobRow:
+        """A job by id, optionally scoped to ``tenant``."""
+        row: JobRow = self._one(session, JobRow, job_id, "job", tenant=tenant, lock=lock)
+        return row
+
+    def list_jobs(
+        self,
+        session: Session,
+        *,
+        tenant: str | None,
+        kind: str | None,
+        status: str | None,
+        endpoint_id: str | None,
+        limit: int,
+        cursor: str | None,
+    ) -> tuple[list[JobRow], str | None]:
+        """Jobs, newest first, filtered."""
+        stmt = select(JobRow)
+        for column, value in (
+            (JobRow.tenant, tenant),
+            (JobRow.kind, kind),
+            (JobRow.status, status),
+            (JobRow.endpoint_id, endpoint_id),
+        ):
+            if value is not None:
+                stmt = stmt.where(column == value)
+        return self.page(session, stmt, JobRow.id, limit=limit, cursor=cursor, prefix="job_")
+
+    def claimable_job(self, session: Session, owner: str, now: datetime) -> JobRow | None:
+        """The oldest unfinished job nobody else holds a live lease on, locked
+        (on PostgreSQL, skipping jobs another runner is claiming)."""
+        stmt = (
+            select(JobRow)
+            .where(
+                JobRow.status.in_(("queued", "running")),
+                JobRow.lease_owner.is_(None)
+                | (JobRow.lease_owner == owner)
+                | (JobRow.lease_expires_at <= now),
+            )
+            .order_by(JobRow.id)
+            .limit(1)
+        )
+        if self.row_locks:
+            stmt = stmt.with_for_update(skip_locked=True)
+        return session.scalars(stmt).first()
 
     # -- stats -------------------------------------------------------------------
 

@@ -22,7 +22,9 @@ from importlib.metadata import PackageNotFoundError, version
 
 import httpx
 
+from producer.credentials import ClientTLS
 from producer.destinations import BlockedDestination, DestinationPolicy, GuardedTransport
+from producer.egress import Route, build_transport
 from producer.errors import describe, internal_error
 
 __all__ = ["Request", "Response", "Transport", "TransportConfig", "failure"]
@@ -67,14 +69,24 @@ class Request:
     body: bytes
     timeout: float | None = None
     pool_key: str = "default"
+    proxy: str | None = None
+    """The egress proxy to go through (an endpoint's, or ``WEBHOOKS_EGRESS_PROXY``)."""
+    guard_proxy: bool = False
+    """Whether the guard checks the proxy's address too (an endpoint's own proxy)."""
+    tls: ClientTLS | None = None
+    """The client certificate (and CA) the receiver wants."""
+    max_response_bytes: int | None = None
+    """Overrides :attr:`TransportConfig.max_response_bytes` (a token answer)."""
 
 
 @dataclass(frozen=True)
 class Response:
     """What one attempt got: a status and (the start of) the body, or an error.
 
-    ``error`` is ``None`` when an answer arrived, else ``"timeout"`` or
-    ``"connection_error: <exception class>: <message>"``. ``headers`` has
+    ``error`` is ``None`` when an answer arrived, else ``"timeout"``,
+    ``"connection_error: <exception class>: <message>"``,
+    ``"proxy_error: ..."`` (the egress proxy failed or refused the tunnel) or
+    ``"blocked_destination: ..."``. ``headers`` has
     lower-case names. ``truncated`` tells that the body was cut at the limit.
     """
 
@@ -92,6 +104,7 @@ class _Pooled:
     """A cached client and how many requests are using it right now."""
 
     client: httpx.AsyncClient
+    route: Route
     active: int = 0
     evicted: bool = False
 
@@ -124,23 +137,30 @@ class Transport:
         """How many clients are cached."""
         return len(self._clients)
 
-    def _checkout(self, key: str) -> _Pooled:
+    def _checkout(self, key: str, route: Route) -> _Pooled:
         pooled = self._clients.get(key)
+        if pooled is not None and pooled.route != route:
+            # The endpoint's proxy or certificate changed: attempts under way
+            # finish on the old client, the next ones use the new settings.
+            self._retire(self._clients.pop(key))
+            pooled = None
         if pooled is not None:
             self._clients.move_to_end(key)
         else:
-            pooled = _Pooled(self._new_client(key))
+            pooled = _Pooled(self._new_client(key, route), route)
             self._clients[key] = pooled
             while len(self._clients) > self.config.max_clients:
-                _, oldest = self._clients.popitem(last=False)
-                oldest.evicted = True
-                if oldest.active:
-                    # Closing now would break its request; the last user closes it.
-                    self._draining.add(oldest)
-                else:
-                    self._close_soon(oldest.client)
+                self._retire(self._clients.popitem(last=False)[1])
         pooled.active += 1
         return pooled
+
+    def _retire(self, pooled: _Pooled) -> None:
+        pooled.evicted = True
+        if pooled.active:
+            # Closing now would break its request; the last user closes it.
+            self._draining.add(pooled)
+        else:
+            self._close_soon(pooled.client)
 
     def _checkin(self, pooled: _Pooled) -> None:
         pooled.active -= 1
@@ -148,7 +168,7 @@ class Transport:
             self._draining.discard(pooled)
             self._close_soon(pooled.client)
 
-    def _new_client(self, key: str) -> httpx.AsyncClient:
+    def _new_client(self, key: str, route: Route) -> httpx.AsyncClient:
         size = self.config.max_connections_per_client
         return httpx.AsyncClient(
             # A redirect is the receiver's answer, not an instruction to post
@@ -164,18 +184,22 @@ class Transport:
                 # body could expand far beyond that before it is cut.
                 "accept-encoding": "identity",
             },
-            transport=self._transport_for(key),
+            transport=self._transport_for(key, route),
         )
 
-    def _transport_for(self, key: str) -> httpx.AsyncBaseTransport | None:
-        transport = self._factory(key) if self._factory is not None else None
+    def _transport_for(self, key: str, route: Route) -> httpx.AsyncBaseTransport | None:
+        size = self.config.max_connections_per_client
+        limits = httpx.Limits(max_connections=size, max_keepalive_connections=size)
+        if self._factory is not None:
+            transport: httpx.AsyncBaseTransport | None = self._factory(key)
+        elif not route.is_default:
+            transport = build_transport(route, limits)
+        else:
+            transport = None
         if self._guard is None:
             return transport
         if transport is None:
-            size = self.config.max_connections_per_client
-            transport = httpx.AsyncHTTPTransport(
-                limits=httpx.Limits(max_connections=size, max_keepalive_connections=size)
-            )
+            transport = httpx.AsyncHTTPTransport(limits=limits)
         return GuardedTransport(self._guard, transport)
 
     def _timeout(self, total: float) -> httpx.Timeout:
@@ -194,8 +218,17 @@ class Transport:
         trickling bytes could otherwise hold the request open indefinitely.
         """
         total = request.timeout if request.timeout is not None else self.config.timeout
-        pooled = self._checkout(request.pool_key)
         started = time.perf_counter()
+        try:
+            route = _DEFAULT_ROUTE
+            if request.proxy is not None or request.tls is not None:
+                async with asyncio.timeout(total):
+                    route = await self._route(request)
+        except BlockedDestination as exc:
+            return failure(f"blocked_destination: proxy: {exc.reason}", started)
+        except (TimeoutError, httpx.TransportError) as exc:
+            return failure(f"proxy_error: {describe(exc)}", started)
+        pooled = self._checkout(request.pool_key, route)
         try:
             async with asyncio.timeout(total):
                 return await self._post(pooled.client, request, total, started)
@@ -203,6 +236,13 @@ class Transport:
             return failure(f"blocked_destination: {exc.reason}", started)
         except (TimeoutError, httpx.TimeoutException):
             return failure("timeout", started)
+        except httpx.ProxyError as exc:
+            return failure(f"proxy_error: {describe(exc)}", started)
+        except httpx.ConnectError as exc:
+            if route.proxy is not None and not route.https:
+                # A forwarding proxy is the only peer this client connects to.
+                return failure(f"proxy_error: {describe(exc)}", started)
+            return failure(f"connection_error: {describe(exc)}", started)
         except (httpx.TransportError, httpx.InvalidURL) as exc:
             return failure(f"connection_error: {describe(exc)}", started)
         except Exception as exc:
@@ -214,10 +254,29 @@ class Transport:
         finally:
             self._checkin(pooled)
 
+    async def _route(self, request: Request) -> Route:
+        """The route of a request with a proxy or a client certificate. An
+        endpoint's own plain-http proxy is checked by the guard and reached at
+        the checked address; an https one is checked by name (its certificate
+        names the host, so the connection resolves it again)."""
+        proxy = request.proxy
+        if proxy is not None and request.guard_proxy and self._guard is not None:
+            url = httpx.URL(proxy)
+            port = url.port or (443 if url.scheme == "https" else 80)
+            address = await self._guard.resolve(url.host, port)
+            if url.scheme == "http" and address != url.host:
+                proxy = str(url.copy_with(host=address))
+        https = request.url.startswith("https:")
+        return Route(proxy=proxy, tls=request.tls, https=https)
+
     async def _post(
         self, client: httpx.AsyncClient, request: Request, total: float, started: float
     ) -> Response:
-        limit = self.config.max_response_bytes
+        limit = (
+            self.config.max_response_bytes
+            if request.max_response_bytes is None
+            else request.max_response_bytes
+        )
         # Last, so that no custom header (even one written straight into the
         # database) can invite a compressed answer.
         headers = {k: v for k, v in request.headers.items() if k.lower() != "accept-encoding"}
@@ -265,6 +324,9 @@ class Transport:
         await asyncio.gather(
             *(client.aclose() for client in clients), *self._closing, return_exceptions=True
         )
+
+
+_DEFAULT_ROUTE = Route()
 
 
 class _BoundedBody:

@@ -14,6 +14,8 @@ from typing import Any, Generic, Literal, TypeVar, get_args
 __all__ = [
     "DELIVERY_STATUSES",
     "ENDPOINT_STATUSES",
+    "JOB_KINDS",
+    "JOB_STATUSES",
     "ApiKey",
     "Attempt",
     "Delivery",
@@ -26,6 +28,9 @@ __all__ = [
     "FailingEndpoint",
     "HourlyActivity",
     "HourlyCount",
+    "Job",
+    "JobKind",
+    "JobStatus",
     "Message",
     "Overview",
     "Page",
@@ -83,6 +88,13 @@ class Endpoint:
     """The channels it subscribes to; empty: messages of any channel or none."""
     filter: dict[str, Any] | None
     """The payload filter the message data must pass (``producer.filters``)."""
+    proxy_url: str | None
+    """The egress proxy of its requests (a password shown as ``***``); None:
+    ``WEBHOOKS_EGRESS_PROXY``, if set."""
+    auth: dict[str, str] | None
+    """How requests authenticate: the type and its non-secret fields."""
+    tls: dict[str, Any] | None
+    """The client certificate presented (subject, fingerprint, expiry), never its key."""
     status: EndpointStatus
     disabled_reason: str | None
     disabled_at: datetime | None
@@ -206,6 +218,49 @@ class ReplayResult:
     """Deliveries created for messages the endpoint had none of."""
     requeued: int
     """Failed deliveries put back in the queue (with ``include_failed``)."""
+
+
+JobKind = Literal["replay", "retry"]
+"""What a job does: a ``replay`` of an endpoint's window, or a bulk ``retry``."""
+JOB_KINDS: tuple[JobKind, ...] = get_args(JobKind)
+JobStatus = Literal["queued", "running", "succeeded", "failed"]
+"""Where a job stands: ``queued`` (no worker took it yet), ``running``,
+``succeeded`` or ``failed`` (``error`` says why)."""
+JOB_STATUSES: tuple[JobStatus, ...] = get_args(JobStatus)
+
+
+@dataclass(frozen=True)
+class Job:
+    """A replay or bulk retry run by the workers in the background, and how far it got."""
+
+    id: str
+    kind: JobKind
+    status: JobStatus
+    tenant: str | None
+    """The tenant whose deliveries it touches; None: an admin's retry over every tenant."""
+    endpoint_id: str | None
+    since: datetime | None
+    until: datetime | None
+    options: dict[str, Any]
+    """The rest of what selects its work: ``event_types`` and
+    ``include_failed`` of a replay; ``status``, ``event_type`` and ``force``
+    of a retry."""
+    dry_run: bool
+    """Only counting: the counts are what it would do; nothing is written."""
+    phase: str
+    """The step under way: ``messages`` then ``failed`` for a replay,
+    ``deliveries`` for a retry."""
+    scanned: int
+    """Messages of the window looked at so far."""
+    created: int
+    """Deliveries created so far."""
+    requeued: int
+    """Deliveries put back in the queue so far."""
+    error: str | None
+    created_at: datetime
+    updated_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
 
 
 @dataclass(frozen=True)

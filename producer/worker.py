@@ -135,15 +135,41 @@ class Worker:
             else None
         )
         self._heartbeat_task = asyncio.create_task(self._heartbeat(), name="webhooks-heartbeat")
+        stop_answering = self._answer_doorbell(loop)
         try:
             await self._db(reclaim_expired_leases, self.ctx)
             await self._loop()
         finally:
             remove()
+            stop_answering()
             if listener is not None:
                 listener.cancel()
                 await asyncio.gather(listener, return_exceptions=True)
             await self._shutdown(recorder)
+
+    def _answer_doorbell(self, loop: asyncio.AbstractEventLoop) -> Callable[[], None]:
+        """Wake when a sender of another process rings (SQLite); returns what
+        stops answering. Without a doorbell, or when its socket cannot be
+        made, polling alone finds the work."""
+        doorbell = self.ctx.doorbell
+        if doorbell is None:
+            return lambda: None
+        try:
+            listener = doorbell.listen()
+        except OSError as error:
+            log.warning("no wake-ups from other processes (%s); polling only", error)
+            return lambda: None
+
+        def rung() -> None:
+            doorbell.drain(listener)
+            self._signal.set()
+
+        def stop() -> None:
+            loop.remove_reader(listener.fileno())
+            doorbell.close_listener(listener)
+
+        loop.add_reader(listener.fileno(), rung)
+        return stop
 
     async def _listen(self) -> None:
         """Wake on PostgreSQL notifications from senders in other processes;

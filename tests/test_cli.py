@@ -33,7 +33,7 @@ def run(database_url):
 
 def test_db_upgrade_reports_the_revision(run):
     result = run("db", "upgrade")
-    assert result.exit_code == 0 and "revision 0003" in result.output
+    assert result.exit_code == 0 and "revision 0005" in result.output
 
 
 def test_keys_create_prints_only_the_key(run, database_url):

@@ -9,6 +9,8 @@ from sqlalchemy import update
 
 from producer import NotFoundError, ValidationError, replay
 from producer.models import DeliveryRow
+from tests.helpers.api import assert_error, create_endpoint, send
+from tests.helpers.store import mark_failed
 
 URL = "https://receiver.example/hooks"
 
@@ -16,15 +18,6 @@ URL = "https://receiver.example/hooks"
 @pytest.fixture
 def timed(make_producer, clock):
     return make_producer(clock=clock)
-
-
-def fail(producer, delivery_ids) -> None:
-    with producer.context.store.transaction() as s:
-        s.execute(
-            update(DeliveryRow)
-            .where(DeliveryRow.id.in_(list(delivery_ids)))
-            .values(status="failed", next_attempt_at=None)
-        )
 
 
 def succeed(producer, delivery_ids) -> None:
@@ -50,7 +43,7 @@ def test_replay_creates_deliveries_only_for_absent_messages_of_the_window(timed,
     delivered = timed.send("order.placed", {"n": 1}, tenant="acme")
     failed = timed.send("order.placed", {"n": 2}, tenant="acme")
     succeed(timed, [d.id for d in timed.list_deliveries(message_id=delivered.id).data])
-    fail(timed, [d.id for d in timed.list_deliveries(message_id=failed.id).data])
+    mark_failed(timed, [d.id for d in timed.list_deliveries(message_id=failed.id).data])
     # Messages it never had: sent while it was subscribed elsewhere.
     timed.update_endpoint(endpoint.id, event_types=["user.*"])
     absent = [timed.send("order.placed", {"n": n}, tenant="acme") for n in (3, 4)]
@@ -76,7 +69,7 @@ def test_replay_with_include_failed_requeues_the_failed_ones_too(timed, clock):
     endpoint = timed.create_endpoint(URL, tenant="acme")
     since = clock()
     failed = timed.send("order.placed", {}, tenant="acme")
-    fail(timed, [d.id for d in timed.list_deliveries(message_id=failed.id).data])
+    mark_failed(timed, [d.id for d in timed.list_deliveries(message_id=failed.id).data])
 
     result = timed.replay_endpoint(endpoint.id, since=since, include_failed=True)
 
@@ -175,7 +168,59 @@ def test_replay_refuses_an_empty_window(timed, clock):
         timed.replay_endpoint(endpoint.id, since=clock(), until=clock() - timedelta(seconds=1))
 
 
+def test_a_dry_run_counts_what_a_replay_would_do_and_writes_nothing(timed, clock):
+    since = clock()
+    timed.send("order.placed", {"amount": 500}, tenant="acme", channels=["eu"])
+    timed.send("order.placed", {"amount": 5}, tenant="acme", channels=["eu"])
+    timed.send("order.placed", {"amount": 500}, tenant="acme", channels=["us"])
+    failed = timed.send("order.placed", {"amount": 700}, tenant="acme", channels=["eu"])
+    endpoint = timed.create_endpoint(
+        URL, tenant="acme", channels=["eu"], filter={"amount": {"$gte": 100}}
+    )
+    timed.resend_message(failed.id, endpoint.id)
+    mark_failed(timed, [d.id for d in timed.list_deliveries(endpoint_id=endpoint.id).data])
+    seen: list[int] = []
+
+    dry = replay.replay_endpoint(
+        timed.context,
+        endpoint.id,
+        since=since,
+        until=None,
+        event_types=None,
+        include_failed=True,
+        tenant="acme",
+        progress=seen.append,
+        batch=2,
+        dry_run=True,
+    )
+
+    assert (dry.created, dry.requeued) == (1, 1) and seen == [2, 1, 1]
+    assert {d.status for d in deliveries_of(timed, endpoint.id).values()} == {"failed"}
+    real = timed.replay_endpoint(endpoint.id, since=since, include_failed=True)
+    assert (real.created, real.requeued) == (dry.created, dry.requeued)
+
+
+def test_a_dry_run_checks_its_input_like_a_replay(timed, clock):
+    endpoint = timed.create_endpoint(URL, tenant="acme")
+    with pytest.raises(NotFoundError):
+        timed.replay_endpoint(endpoint.id, since=clock(), tenant="other", dry_run=True)
+    with pytest.raises(ValidationError):
+        timed.replay_endpoint(endpoint.id, since=clock(), event_types=["no spaces"], dry_run=True)
+
+
 # -- bulk retry --------------------------------------------------------------------------
+
+
+def test_a_dry_run_of_retry_deliveries_counts_them_and_requeues_nothing(timed):
+    timed.create_endpoint(URL, tenant="acme")
+    for _ in range(3):
+        timed.send("order.placed", {}, tenant="acme")
+    mark_failed(timed, [d.id for d in timed.list_deliveries(limit=250).data])
+
+    assert timed.retry_deliveries(tenant="acme", dry_run=True) == 3
+
+    assert {d.status for d in timed.list_deliveries(limit=250).data} == {"failed"}
+    assert timed.retry_deliveries(tenant="acme") == 3
 
 
 def test_retry_deliveries_requeues_the_failed_ones_the_filters_select(timed, clock):
@@ -185,7 +230,7 @@ def test_retry_deliveries_requeues_the_failed_ones_the_filters_select(timed, clo
         timed.send("order.placed", {}, tenant="acme")
     timed.send("user.created", {}, tenant="acme")
     every = [d.id for d in timed.list_deliveries(limit=250).data]
-    fail(timed, every)
+    mark_failed(timed, every)
 
     assert timed.retry_deliveries(endpoint_id=a.id, event_type="order.placed") == 3
     a_statuses = {
@@ -212,7 +257,7 @@ def test_retry_deliveries_leaves_deleted_endpoints_and_other_tenants_alone(timed
     timed.create_endpoint(URL, tenant="other")
     timed.send("order.placed", {}, tenant="acme")
     timed.send("order.placed", {}, tenant="other")
-    fail(timed, [d.id for d in timed.list_deliveries(limit=250).data])
+    mark_failed(timed, [d.id for d in timed.list_deliveries(limit=250).data])
     timed.delete_endpoint(gone.id)
 
     assert timed.retry_deliveries(tenant="acme") == 0
@@ -223,3 +268,44 @@ def test_retry_deliveries_refuses_a_status_that_cannot_be_retried(timed):
     with pytest.raises(ValidationError) as caught:
         timed.retry_deliveries(status="pending")
     assert caught.value.details[0]["field"] == "status"
+
+
+# -- the API's dry runs --------------------------------------------------------------------
+
+SINCE = "2000-01-01T00:00:00Z"
+
+
+def test_the_replay_route_answers_a_dry_run_without_writing(api):
+    acme = api.tenant("acme")
+    send(acme)
+    send(acme)
+    endpoint = create_endpoint(acme)
+    path = f"/v1/endpoints/{endpoint['id']}/replay"
+
+    dry = acme.post(path, json={"since": SINCE, "dry_run": True})
+
+    assert dry.status_code == 202, dry.text
+    assert dry.json() == {"created": 2, "requeued": 0}
+    assert acme.post(path, json={"since": SINCE, "dry_run": True}).json() == dry.json()
+    assert acme.post(path, json={"since": SINCE}).json() == {"created": 2, "requeued": 0}
+
+
+def test_a_dry_run_of_the_replay_route_is_tenant_scoped_and_typed(api):
+    endpoint = create_endpoint(api.tenant("acme"))
+    path = f"/v1/endpoints/{endpoint['id']}/replay"
+    other = api.tenant("other").post(path, json={"since": SINCE, "dry_run": True})
+    assert_error(other, 404, "not_found")
+    bad = api.admin.post(path, json={"since": SINCE, "dry_run": "yes"})
+    assert_error(bad, 422, "validation_error", field="body.dry_run")
+
+
+def test_the_bulk_retry_route_answers_a_dry_run_without_writing(api):
+    acme = api.tenant("acme")
+    create_endpoint(acme)
+    send(acme)
+    mark_failed(api.producer, [d.id for d in api.producer.list_deliveries().data])
+
+    dry = acme.post("/v1/deliveries/retry", json={"dry_run": True})
+
+    assert dry.status_code == 202 and dry.json() == {"requeued": 1}
+    assert acme.post("/v1/deliveries/retry", json={}).json() == {"requeued": 1}

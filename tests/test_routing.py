@@ -1,11 +1,26 @@
-"""Which endpoints receive which event types (pure rules)."""
+"""Which endpoints receive which event types: the pure rules, and the routing index."""
 
 import pytest
+from alembic import command
 from hypothesis import given
 from hypothesis import strategies as st
+from sqlalchemy import select
 
+from producer import Producer
+from producer.db import _alembic_config, migrate
 from producer.errors import ValidationError
-from producer.routing import matches, validate_event_type_name, validate_patterns
+from producer.models import EndpointRouteRow
+from producer.routing import (
+    candidate_patterns,
+    matches,
+    parsed_filter,
+    validate_event_type_name,
+    validate_patterns,
+)
+from tests.helpers.postgres import create_database, drop_database, require_postgres
+from tests.helpers.producers import LOOPBACK
+
+URL = "https://receiver.example/hooks"
 
 
 @pytest.mark.parametrize(
@@ -84,3 +99,95 @@ def test_any_string_is_either_a_valid_pattern_or_a_validation_error(value):
         assert validate_patterns([value]) == [value]
     except ValidationError as exc:
         assert exc.details[0]["field"] == "event_types[0]"
+
+
+# -- the routing index -------------------------------------------------------------------
+
+_patterns = st.one_of(st.just("*"), _names, _names.map(lambda name: name + ".*"))
+
+
+def test_the_candidate_patterns_of_a_name_run_from_itself_to_the_star():
+    assert candidate_patterns("a.b.c") == ["a.b.c", "a.b.*", "a.*", "*"]
+    assert candidate_patterns("a") == ["a", "*"]
+
+
+@given(pattern=_patterns, name=_names)
+def test_a_pattern_is_a_candidate_of_exactly_the_names_it_matches(pattern, name):
+    assert (pattern in candidate_patterns(name)) == matches([pattern], name)
+
+
+def test_a_stored_filter_is_parsed_once_and_shared():
+    text = '{"store": {"$in": [7, 8]}}'
+    assert parsed_filter(text) == {"store": {"$in": [7, 8]}}
+    assert parsed_filter(str(text)) is parsed_filter("".join(text))
+    assert parsed_filter(None) is None and parsed_filter("null") is None
+
+
+def routes_of(producer, endpoint_id) -> set[tuple[str, str]]:
+    with producer.context.store.transaction() as s:
+        rows = s.scalars(
+            select(EndpointRouteRow).where(EndpointRouteRow.endpoint_id == endpoint_id)
+        )
+        return {(r.pattern, r.channel) for r in rows}
+
+
+def test_the_routing_index_follows_endpoint_changes(producer):
+    endpoint = producer.create_endpoint(URL, tenant="acme")
+    assert routes_of(producer, endpoint.id) == {("*", "")}
+
+    producer.update_endpoint(endpoint.id, event_types=["order.*", "user.created"])
+    assert routes_of(producer, endpoint.id) == {("order.*", ""), ("user.created", "")}
+    producer.update_endpoint(endpoint.id, channels=["eu", "us"])
+    assert routes_of(producer, endpoint.id) == {
+        (p, c) for p in ("order.*", "user.created") for c in ("eu", "us")
+    }
+    assert producer.send("order.placed", {}, tenant="acme", channels=["us"]).deliveries == 1
+    assert producer.send("order.placed", {}, tenant="acme", channels=["apac"]).deliveries == 0
+    assert producer.send("user.deleted", {}, tenant="acme", channels=["eu"]).deliveries == 0
+
+    producer.delete_endpoint(endpoint.id)
+    assert routes_of(producer, endpoint.id) == set()
+    assert producer.send("order.placed", {}, tenant="acme", channels=["us"]).deliveries == 0
+
+
+def test_routing_by_index_keeps_tenants_apart(producer):
+    producer.create_endpoint(URL, tenant="acme", event_types=["order.*"])
+    other = producer.create_endpoint(URL, tenant="other", event_types=["order.*"])
+
+    message = producer.send("order.placed", {}, tenant="other")
+
+    [delivery] = producer.list_deliveries(message_id=message.id).data
+    assert message.deliveries == 1 and delivery.endpoint_id == other.id
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def empty_database_url(request, tmp_path):
+    """An empty database, not migrated yet."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'empty.db'}"
+        return
+    require_postgres()
+    url = create_database()
+    yield url
+    drop_database(url)
+
+
+def test_migration_0004_indexes_the_endpoints_already_there(empty_database_url):
+    producer = Producer(empty_database_url, **LOOPBACK)
+    plain = producer.create_endpoint(URL, tenant="acme")
+    routed = producer.create_endpoint(
+        URL, tenant="acme", event_types=["order.*"], channels=["eu", "us"]
+    )
+    gone = producer.create_endpoint(URL, tenant="acme")
+    producer.delete_endpoint(gone.id)
+    config = _alembic_config()
+    with producer.engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.downgrade(config, "0003")
+    migrate(producer.engine)
+
+    assert routes_of(producer, plain.id) == {("*", "")}
+    assert routes_of(producer, routed.id) == {("order.*", "eu"), ("order.*", "us")}
+    assert routes_of(producer, gone.id) == set()
+    assert producer.send("order.placed", {}, tenant="acme", channels=["eu"]).deliveries == 2
+    producer.close()

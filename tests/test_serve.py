@@ -454,3 +454,23 @@ def test_database_url_with_app_is_refused(tmp_path, command):
         "error: --database-url does not apply with --app: the app's producer has its own database"
     )
     assert not database.exists()
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "::1"])
+def test_served_connections_send_answers_without_waiting_for_acks(host):
+    """TCP_NODELAY on every accepted connection. A socket made without the
+    TCP protocol number does not get it from asyncio, and then a response
+    written in two parts waits 40 ms for the client's delayed ACK at every
+    request of a keep-alive connection."""
+    from producer.cli.service import _listening_socket
+
+    if host == "::1" and not socket.has_ipv6:
+        pytest.skip("no IPv6 on this machine")
+    try:
+        listening = _listening_socket(host, 0)
+    except SystemExit:
+        pytest.skip(f"cannot listen on {host} here")
+    with listening, socket.create_connection(listening.getsockname()[:2]):
+        accepted, _ = listening.accept()
+        with accepted:
+            assert accepted.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0

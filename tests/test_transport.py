@@ -1,5 +1,7 @@
 """The HTTP transport: respx and httpx.MockTransport for unit behaviour, a real
-local server for bodies that are huge, trickle, or never end."""
+local server for bodies that are huge, trickle, or never end. The real-server
+tests run against both transports (httpx and aiohttp, ``make_transport``);
+tests/test_transport_contract.py holds the rest of their shared guarantees."""
 
 from __future__ import annotations
 
@@ -15,6 +17,10 @@ import respx
 
 from producer.transport import Request, Response, Transport, TransportConfig
 from tests.helpers.receiver import LocalServer
+from tests.helpers.transports import (  # noqa: F401 (fixtures)
+    make_transport_fixture,
+    transport_kind_fixture,
+)
 
 URL = "https://receiver.example/hooks"
 
@@ -336,11 +342,11 @@ async def _answers_late(scope: dict[str, Any], receive: Any, send: Any) -> None:
     await send({"type": "http.response.body", "body": b"late"})
 
 
-def test_a_huge_body_is_read_only_up_to_the_limit():
+def test_a_huge_body_is_read_only_up_to_the_limit(make_transport):
     app = _Endless()
     with LocalServer(app) as base_url:
         started = time.monotonic()
-        response = send(Transport(), base_url + "/")
+        response = send(make_transport(), base_url + "/")
         elapsed = time.monotonic() - started
     assert response.status_code == 200 and response.error is None
     assert response.truncated and len(response.body) == 16384
@@ -350,37 +356,37 @@ def test_a_huge_body_is_read_only_up_to_the_limit():
     assert app.sent < 64 * 2**20
 
 
-def test_a_response_that_never_ends_times_out():
+def test_a_response_that_never_ends_times_out(make_transport):
     with LocalServer(_never_finishes) as base_url:
         started = time.monotonic()
-        response = send(Transport(), base_url + "/", timeout=1.0)
+        response = send(make_transport(), base_url + "/", timeout=1.0)
         elapsed = time.monotonic() - started
     assert (response.status_code, response.error) == (None, "timeout")
     assert 0.9 <= elapsed < 3
 
 
-def test_the_total_timeout_covers_a_trickling_body():
+def test_the_total_timeout_covers_a_trickling_body(make_transport):
     with LocalServer(_trickles) as base_url:
         started = time.monotonic()
-        response = send(Transport(), base_url + "/", timeout=1.0)
+        response = send(make_transport(), base_url + "/", timeout=1.0)
         elapsed = time.monotonic() - started
     assert response.error == "timeout"
     assert elapsed < 3
 
 
-def test_a_longer_endpoint_timeout_lets_a_slow_answer_through():
+def test_a_longer_endpoint_timeout_lets_a_slow_answer_through(make_transport):
     config = TransportConfig(timeout=0.3)
     with LocalServer(_answers_late) as base_url:
-        assert send(Transport(config), base_url + "/").error == "timeout"
-        response = send(Transport(config), base_url + "/", timeout=3.0)
+        assert send(make_transport(config), base_url + "/").error == "timeout"
+        response = send(make_transport(config), base_url + "/", timeout=3.0)
     assert (response.status_code, response.body, response.error) == (202, "late", None)
 
 
-def test_a_refused_connection_is_a_connection_error():
+def test_a_refused_connection_is_a_connection_error(make_transport):
     with socket.socket() as sock:  # a port that was free a moment ago
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    response = send(Transport(), f"http://127.0.0.1:{port}/")
+    response = send(make_transport(), f"http://127.0.0.1:{port}/")
     assert response.status_code is None
     assert response.error is not None and response.error.startswith(
         "connection_error: ConnectError"
@@ -398,3 +404,59 @@ def test_local_server_serves_and_stops():
     server.stop()  # idempotent
     response = send(Transport(), base_url + "/")
     assert response.error is not None and response.error.startswith("connection_error")
+
+
+# -- routes: proxies and client certificates ---------------------------------------
+
+
+def test_a_request_without_proxy_or_certificate_takes_the_plain_path(monkeypatch):
+    """No per-attempt work for endpoints that use neither: no route is
+    worked out and the client gets the ordinary httpx transport."""
+    import producer.transport as transport_module
+
+    def forbidden(*args: Any) -> Any:
+        raise AssertionError("the plain path built a route")
+
+    monkeypatch.setattr(transport_module, "build_transport", forbidden)
+    monkeypatch.setattr(Transport, "_route", forbidden)
+    with LocalServer(_ok) as base_url:
+        response = send(Transport(), base_url + "/")
+    assert response.status_code == 200, response.error
+
+
+async def _ok(scope: dict[str, Any], receive: Any, send_: Any) -> None:
+    await send_({"type": "http.response.start", "status": 200, "headers": []})
+    await send_({"type": "http.response.body", "body": b"ok"})
+
+
+def test_a_new_route_replaces_the_client_while_the_old_one_finishes(make_transport):
+    """Rotation without a gap: a request under way keeps its client (and
+    proxy) to the end; the next one on the same pool key uses the new route."""
+    from tests.helpers.proxy import ConnectProxy
+    from tests.helpers.receiver import Receiver
+
+    with Receiver() as receiver, ConnectProxy() as old, ConnectProxy() as new:
+        slow = receiver.slow("/slow", 0.5)
+
+        async def go() -> tuple[Response, Response, int]:
+            transport = make_transport()
+            try:
+                first = asyncio.create_task(
+                    transport.send(Request(slow, {}, b"{}", pool_key="ep#0", proxy=old.url))
+                )
+                for _ in range(500):
+                    if old.asked or first.done():
+                        break
+                    await asyncio.sleep(0.01)
+                second = await transport.send(
+                    Request(receiver.url("/fast"), {}, b"{}", pool_key="ep#0", proxy=new.url)
+                )
+                return await first, second, transport.client_count
+            finally:
+                await transport.aclose()
+
+        first, second, clients = asyncio.run(go())
+    assert first.status_code == 200 and second.status_code == 200, (first, second)
+    assert [a.target.rsplit("/", 1)[1] for a in old.asked] == ["slow"]
+    assert [a.target.rsplit("/", 1)[1] for a in new.asked] == ["fast"]
+    assert clients == 1

@@ -19,7 +19,7 @@ from fastapi.testclient import TestClient
 
 from api.ui.charts import bar_chart, hour_window, hourly_counts
 from api.ui.pages import SESSION_COOKIE
-from api.ui.tokens import ExpiredToken, InvalidToken, Signer, resolve_secret
+from api.ui.tokens import ExpiredToken, InvalidToken, PortalGrant, Signer, resolve_secret
 from producer import HourlyCount, Producer
 from producer.settings import Settings
 from tests.helpers.receiver import Receiver
@@ -734,7 +734,8 @@ def test_a_portal_link_opens_the_ui_for_its_tenant_only(
     response = _link(client, admin_key, {"tenant": "acme", "ttl_seconds": 600})
     assert response.status_code == 201
     link = response.json()
-    assert set(link) == {"url", "expires_at"}
+    assert set(link) == {"url", "expires_at", "capabilities"}
+    assert link["capabilities"] == ["read", "operate"]
     assert link["url"].startswith("http://testserver/ui/portal?token=")
     expires_at = datetime.fromisoformat(link["expires_at"])
     assert timedelta(seconds=598) < expires_at - before < timedelta(seconds=601)
@@ -804,7 +805,9 @@ def test_tokens_verify_only_for_their_purpose_and_until_expiry() -> None:
     signer = Signer(SECRET)
     now = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
     token = signer.portal_token("acme", now + timedelta(minutes=5))
-    assert signer.portal(token, now) == ("acme", now + timedelta(minutes=5))
+    assert signer.portal(token, now) == PortalGrant(
+        "acme", now + timedelta(minutes=5), frozenset({"read", "operate"})
+    )
     with pytest.raises(ExpiredToken):
         signer.portal(token, now + timedelta(minutes=5))
     with pytest.raises(InvalidToken):

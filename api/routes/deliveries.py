@@ -17,6 +17,7 @@ from api.schemas.deliveries import (
     DeliveryOut,
     RetryRequest,
 )
+from api.schemas.jobs import JobOut
 from producer.types import DeliveryStatus
 
 __all__ = ["router"]
@@ -65,22 +66,29 @@ def list_deliveries(
     responses=route_errors(400, 404),
     summary="Retry the deliveries a filter selects",
 )
-def retry_deliveries(body: BulkRetryRequest, producer: ProducerDep, caller: Caller) -> BulkRetryOut:
+def retry_deliveries(
+    body: BulkRetryRequest, producer: ProducerDep, caller: Caller
+) -> BulkRetryOut | JobOut:
     """Every delivery the filters select (``failed`` ones by default) back
     to ``pending``, due now, with trigger ``manual``; deliveries of deleted
-    endpoints are left alone. A tenant key requeues only its own tenant's."""
+    endpoints are left alone. A tenant key requeues only its own tenant's
+    (another tenant's filter selects nothing: ``requeued`` 0, and no job).
+    With ``background`` the answer is a job the workers run (``/v1/jobs``)."""
     if not caller.sees_tenant(body.tenant):
         return BulkRetryOut(requeued=0)
-    count = producer.retry_deliveries(
-        status=body.status,
-        event_type=body.event_type,
-        endpoint_id=body.endpoint_id,
-        tenant=caller.scope(body.tenant),
-        since=body.since,
-        until=body.until,
-        force=body.force,
-    )
-    return BulkRetryOut(requeued=count)
+    filters = {
+        "status": body.status,
+        "event_type": body.event_type,
+        "endpoint_id": body.endpoint_id,
+        "tenant": caller.scope(body.tenant),
+        "since": body.since,
+        "until": body.until,
+        "force": body.force,
+        "dry_run": body.dry_run,
+    }
+    if body.background:
+        return JobOut.of(producer.start_retry(**filters))
+    return BulkRetryOut(requeued=producer.retry_deliveries(**filters))
 
 
 @router.get("/{delivery_id}", responses=route_errors(404), summary="Get a delivery")

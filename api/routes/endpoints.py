@@ -34,6 +34,7 @@ from api.schemas.endpoints import (
     TestRequest,
     TestResultOut,
 )
+from api.schemas.jobs import JobOut
 from producer.types import EndpointStatus
 
 __all__ = ["router"]
@@ -184,21 +185,25 @@ def recover_endpoint(
 )
 def replay_endpoint(
     endpoint_id: str, body: ReplayRequest, producer: ProducerDep, caller: Caller
-) -> ReplayOut:
+) -> ReplayOut | JobOut:
     """A delivery, due now, for every message created in ``[since, until)``
     that the endpoint would get if it were sent now (event types, channels,
     filter) and has no delivery of; ``include_failed`` also requeues its
     failed ones. Runs in batches and answers when done; running it again
-    creates nothing new."""
-    result = producer.replay_endpoint(
-        endpoint_id,
-        since=body.since,
-        until=body.until,
-        event_types=body.event_types,
-        include_failed=body.include_failed,
-        tenant=caller.tenant,
-    )
-    return ReplayOut.of(result)
+    creates nothing new. ``dry_run`` answers the counts it would reach,
+    writing nothing. With ``background`` the answer is a job, at once, that
+    the workers run (see ``/v1/jobs``)."""
+    window = {
+        "since": body.since,
+        "until": body.until,
+        "event_types": body.event_types,
+        "include_failed": body.include_failed,
+        "tenant": caller.tenant,
+        "dry_run": body.dry_run,
+    }
+    if body.background:
+        return JobOut.of(producer.start_replay(endpoint_id, **window))
+    return ReplayOut.of(producer.replay_endpoint(endpoint_id, **window))
 
 
 @router.get("/{endpoint_id}/stats", responses=route_errors(404), summary="Delivery statistics")

@@ -19,7 +19,7 @@ from fastapi import APIRouter, Depends, Request
 
 from api.dependencies import Admin, EdgeChecks
 from api.errors import route_errors
-from api.schemas.portal_links import PortalLinkRequest, PortalLinkResponse
+from api.schemas.portal_links import Capability, PortalLinkRequest, PortalLinkResponse
 from producer.payloads import format_timestamp
 from producer.producer import Producer
 
@@ -31,8 +31,11 @@ router = APIRouter(tags=["portal"], dependencies=[EdgeChecks])
 class PortalLinkSigner(Protocol):
     """Signs the token a portal link carries (the UI's ``Signer``)."""
 
-    def portal_token(self, tenant: str, expires_at: datetime) -> str:
-        """A token opening the UI for ``tenant`` until ``expires_at``."""
+    def portal_token(
+        self, tenant: str, expires_at: datetime, capabilities: frozenset[Capability]
+    ) -> str:
+        """A token opening the UI for ``tenant`` until ``expires_at``, to do
+        what ``capabilities`` allow."""
         ...
 
 
@@ -69,16 +72,16 @@ def create_portal_link(
     links: Annotated[PortalLinks, Depends(current_portal_links)],
 ) -> PortalLinkResponse:
     """A signed URL opening the UI for one tenant until ``expires_at``
-    (admin keys only).
-
-    The link grants what a tenant API key grants in the UI: hand it only
-    to that tenant's users.
+    (admin keys only), to do what ``capabilities`` allow: by default see and
+    operate its endpoints (`read`, `operate`); with `manage`, also create,
+    change and delete them. Hand it only to that tenant's users.
     """
     expires_at = links.producer.clock() + timedelta(seconds=link.ttl_seconds)
-    token = links.signer.portal_token(link.tenant, expires_at)
+    token = links.signer.portal_token(link.tenant, expires_at, frozenset(link.capabilities))
     base = (links.public_url or str(request.base_url)).rstrip("/")
     return PortalLinkResponse(
         url=f"{base}/ui/portal?token={token}",
         # The token holds whole seconds; report the instant it really ends.
         expires_at=format_timestamp(expires_at.replace(microsecond=0)),
+        capabilities=link.capabilities,
     )

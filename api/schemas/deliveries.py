@@ -107,7 +107,10 @@ class AttemptOut(BaseModel):
     request: AttemptRequestOut
     response: AttemptResponseOut | None
     error: str | None = Field(
-        description="null, timeout, connection_error: …, blocked_destination: …"
+        description=(
+            "null, timeout, connection_error: …, blocked_destination: …, proxy_error: …,"
+            " auth_error: …"
+        )
     )
     succeeded: bool
     next_attempt_at: str | None = Field(description="When the retry it scheduled is due, if any.")
@@ -168,6 +171,13 @@ class BulkRetryRequest(RequestBody):
     since: AwareDatetime | None = None
     until: AwareDatetime | None = None
     force: StrictBool = False
+    dry_run: StrictBool = Field(
+        default=False, description="Only count what would be requeued; nothing is written."
+    )
+    background: StrictBool = Field(
+        default=False,
+        description="Answer at once with a job the workers run; follow it at `GET /v1/jobs/{id}`.",
+    )
 
 
 class BulkRetryOut(BaseModel):

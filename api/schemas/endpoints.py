@@ -69,6 +69,24 @@ _FILTER_DESCRIPTION = (
 )
 
 
+_PROXY_DESCRIPTION = (
+    "An `http://` or `https://` egress proxy (optionally `user:password@`) for this "
+    "endpoint's requests, overriding WEBHOOKS_EGRESS_PROXY; read back with the "
+    "password as `***`. null = the service's proxy, if any."
+)
+_AUTH_DESCRIPTION = (
+    "How requests authenticate to the receiver: `{type: basic, username, password}`, "
+    "`{type: bearer, token}` or `{type: oauth2_client_credentials, token_url, client_id, "
+    "client_secret, scope?, client_auth?: basic|body}`. Secrets are sealed and never "
+    "read back. null = none."
+)
+_TLS_DESCRIPTION = (
+    "Mutual TLS: `{client_cert_pem, client_key_pem, ca_pem?}` (PEM; the CA, when given, "
+    "is the only one trusted for the receiver). The key is sealed and never read back; "
+    "a new object replaces the old one for the next attempt. null = none."
+)
+
+
 class EndpointCreate(RequestBody):
     """A receiver URL to register; only ``url`` is required."""
 
@@ -101,6 +119,9 @@ class EndpointCreate(RequestBody):
     )
     channels: list[str] | None = Field(default=None, description=_CHANNELS_DESCRIPTION)
     filter: dict[str, Any] | None = Field(default=None, description=_FILTER_DESCRIPTION)
+    proxy_url: str | None = Field(default=None, description=_PROXY_DESCRIPTION)
+    auth: dict[str, Any] | None = Field(default=None, description=_AUTH_DESCRIPTION)
+    tls: dict[str, Any] | None = Field(default=None, description=_TLS_DESCRIPTION)
 
     def settings(self) -> dict[str, Any]:
         """The fields besides ``url`` and ``tenant`` (which a tenant key
@@ -128,6 +149,9 @@ class EndpointUpdate(Changes):
     forward_traceparent: StrictBool | None = None
     channels: list[str] | None = Field(default=None, description=_CHANNELS_DESCRIPTION)
     filter: dict[str, Any] | None = Field(default=None, description=_FILTER_DESCRIPTION)
+    proxy_url: str | None = Field(default=None, description=_PROXY_DESCRIPTION)
+    auth: dict[str, Any] | None = Field(default=None, description=_AUTH_DESCRIPTION)
+    tls: dict[str, Any] | None = Field(default=None, description=_TLS_DESCRIPTION)
 
     # Field validators run only on values the client sent, so an explicit
     # null is caught while an absent field is left alone.
@@ -175,6 +199,15 @@ class EndpointOut(LibraryView):
     forward_traceparent: bool
     channels: list[str]
     filter: dict[str, Any] | None
+    proxy_url: str | None = Field(description="The endpoint's own proxy, password as `***`.")
+    auth: dict[str, str] | None = Field(
+        description="The type and non-secret fields (`username`, `token_url`, `client_id`, "
+        "`scope`, `client_auth`); never a password, token or client secret."
+    )
+    tls: dict[str, Any] | None = Field(
+        description="`{client_certificate: {subject, fingerprint_sha256, not_after}, ca}`; "
+        "never the key."
+    )
     status: EndpointStatus
     disabled_reason: str | None = Field(description="null, manual, failing or gone.")
     disabled_at: str | None
@@ -294,10 +327,18 @@ class ReplayRequest(RequestBody):
     include_failed: StrictBool = Field(
         default=False, description="Also requeue the endpoint's failed deliveries of the window."
     )
+    dry_run: StrictBool = Field(
+        default=False,
+        description="Only count what the replay would create and requeue; nothing is written.",
+    )
+    background: StrictBool = Field(
+        default=False,
+        description="Answer at once with a job the workers run; follow it at `GET /v1/jobs/{id}`.",
+    )
 
 
 class ReplayOut(LibraryView):
-    """What the replay did."""
+    """What the replay did (would do, in a dry run)."""
 
     created: int = Field(
         examples=[120], description="Deliveries created for messages the endpoint had none of."

@@ -6,9 +6,11 @@
 
 Pages live under ``/ui`` (server-rendered, a little plain JavaScript); an
 admin signs in there with an API key, a tenant API key or a portal link from
-``POST /v1/portal-links`` shows one tenant only. Give both routers the same
-secret (at least 16 bytes), or none: then they share a random one that lasts
-as long as the process, and every session ends on restart.
+``POST /v1/portal-links`` shows one tenant only, allowing what its
+capabilities say (read, operate, manage; see docs/portal.md). Give both
+routers the same secret (at least 16 bytes), or none: then they share a
+random one that lasts as long as the process, and every session ends on
+restart.
 """
 
 from api.ui.pages import create_ui_router

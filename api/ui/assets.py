@@ -1,4 +1,5 @@
-"""The UI's stylesheet and script, served from memory under ``/ui/static``.
+"""The UI's stylesheet and script, served from memory under ``/ui/static``,
+and the host's theme over them (``/ui/theme.css``).
 
 Pages link them with ``?v=<static_version()>`` so a browser that cached an
 older copy fetches the new one after an upgrade.
@@ -10,9 +11,10 @@ import hashlib
 from functools import cache
 from pathlib import Path
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Request, Response
 
-from api.ui.rendering import PageRoute, UiError
+from api.ui.appearance import Appearance
+from api.ui.rendering import RENDERER_STATE, PageRoute, UiError
 
 __all__ = ["router", "static_files", "static_version"]
 
@@ -37,6 +39,17 @@ def static_version() -> str:
     """A short digest of every served file: it changes when any of them does."""
     bodies = b"".join(body for body, _ in static_files().values())
     return hashlib.sha256(bodies).hexdigest()[:12]
+
+
+@router.get("/theme.css", name="ui_theme")
+def theme(request: Request) -> Response:
+    """The host's theme over the built-in stylesheet (see :mod:`api.ui.appearance`)."""
+    appearance: Appearance = getattr(request.state, RENDERER_STATE).appearance
+    return Response(
+        appearance.stylesheet,
+        media_type=_MEDIA_TYPES[".css"],
+        headers={"Cache-Control": "max-age=3600"},
+    )
 
 
 @router.get("/static/{name}", name="ui_static")

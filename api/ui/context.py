@@ -19,8 +19,9 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Request, Response
 
+from api.ui.appearance import Appearance
 from api.ui.assets import static_version
-from api.ui.rendering import RENDERER_STATE, SECURITY_HEADERS, templates
+from api.ui.rendering import RENDERER_STATE, templates
 from api.ui.tokens import Session, Signer
 from producer.producer import Producer
 
@@ -28,12 +29,14 @@ __all__ = ["Ui", "UiDep", "current_ui"]
 
 
 class Ui:
-    """One mounted UI: the producer its pages show and the signer of its
-    session cookies, portal links and CSRF tokens."""
+    """One mounted UI: the producer its pages show, the signer of its
+    session cookies, portal links and CSRF tokens, and its appearance (the
+    host's name and colour, who may frame it), from the producer's settings."""
 
     def __init__(self, producer: Producer, signer: Signer) -> None:
         self.producer = producer
         self.signer = signer
+        self.appearance = Appearance.of(producer.settings)
 
     def attach(self, request: Request) -> None:
         """A router dependency: make this UI the one the request's handler gets."""
@@ -55,9 +58,10 @@ class Ui:
             "session": session,
             "csrf": self.signer.csrf_token(session.id) if session is not None else "",
             "static_version": static_version(),
+            "appearance": self.appearance,
         }
         return templates.TemplateResponse(
-            request, name, context, status_code=status_code, headers=SECURITY_HEADERS
+            request, name, context, status_code=status_code, headers=self.appearance.headers
         )
 
 

@@ -7,7 +7,7 @@ from fastapi import APIRouter, Response
 from api.ui.forms import Text
 from api.ui.navigation import back, notice
 from api.ui.rendering import PageRoute
-from api.ui.sessions import CheckedForm, Visit, VisitDep
+from api.ui.sessions import CheckedForm, Visit, VisitDep, requires
 from producer.errors import NotFoundError
 
 __all__ = ["router"]
@@ -54,7 +54,11 @@ def _page(
     )
 
 
-@router.post("/deliveries/{delivery_id}/retry", name="ui_delivery_retry")
+@router.post(
+    "/deliveries/{delivery_id}/retry",
+    name="ui_delivery_retry",
+    dependencies=[requires("operate")],
+)
 def delivery_retry(visit: VisitDep, form: CheckedForm, delivery_id: str) -> Response:
     """Send the delivery again now (a succeeded one only with ``force`` ticked)."""
     force = form.get("force") == "on"

@@ -1,6 +1,7 @@
 """The endpoint pages: the list, one endpoint with its health and
-deliveries, and the actions taken on it (test send, enable, disable, secret
-rotation, recovery of failed deliveries)."""
+deliveries, and the actions taken on it (enable, disable, secret rotation,
+recovery of failed deliveries; test sends and replays are in
+:mod:`~api.ui.sends`, creating and editing in :mod:`~api.ui.manage`)."""
 
 from __future__ import annotations
 
@@ -13,20 +14,25 @@ from api.ui.charts import bar_chart, hour_window, hourly_counts
 from api.ui.forms import Text, blank_to_none, input_time, one_of, parse_time
 from api.ui.navigation import PAGE_SIZE, back, notice, pager
 from api.ui.rendering import PageRoute, UiError
-from api.ui.sessions import CheckedForm, Visit, VisitDep
+from api.ui.sends import test_attempt
+from api.ui.sessions import CheckedForm, VisitDep, requires
 from producer.endpoints import MAX_REASON
-from producer.errors import NotFoundError
-from producer.types import DELIVERY_STATUSES, ENDPOINT_STATUSES, Attempt, Endpoint
+from producer.types import DELIVERY_STATUSES, ENDPOINT_STATUSES
 from producer.validation import redact_headers
 
 __all__ = ["router"]
 
 router = APIRouter(route_class=PageRoute)
+OPERATE = requires("operate")
 
 
 @router.get("/endpoints", name="ui_endpoints")
 def endpoints(
-    visit: VisitDep, status: Text = None, tenant: Text = None, cursor: Text = None
+    visit: VisitDep,
+    status: Text = None,
+    tenant: Text = None,
+    cursor: Text = None,
+    done: Text = None,
 ) -> Response:
     """Endpoints, newest first, with their success rate over the last day."""
     status, tenant, cursor = map(blank_to_none, (status, tenant, cursor))
@@ -45,6 +51,7 @@ def endpoints(
             "statuses": ENDPOINT_STATUSES,
             "filters": {"status": status or "", "tenant": tenant or ""},
             **pager(visit.request, page.next_cursor, cursor),
+            "notice": notice(done, None),
         },
     )
 
@@ -103,43 +110,20 @@ def endpoint_page(
             },
             **pager(visit.request, deliveries.next_cursor, cursor),
             "notice": notice(done, count),
-            "test_attempt": _test_attempt(visit, endpoint, blank_to_none(test)),
+            "test_attempt": test_attempt(visit, endpoint, blank_to_none(test)),
             "recover_since": input_time(now - timedelta(days=1)),
         },
     )
 
 
-def _test_attempt(visit: Visit, endpoint: Endpoint, delivery_id: str | None) -> Attempt | None:
-    """The attempt of the test send ``delivery_id`` to ``endpoint``, if it is one."""
-    if delivery_id is None:
-        return None
-    try:
-        delivery = visit.producer.get_delivery(delivery_id, tenant=visit.tenant)
-    except NotFoundError:
-        return None  # purged since, or an address edited by hand: nothing to show
-    if delivery.endpoint_id != endpoint.id:
-        return None
-    attempts = visit.producer.list_attempts(delivery.id, tenant=visit.tenant)
-    tests = [a for a in attempts if a.trigger == "test"]
-    return tests[-1] if tests else None
-
-
-@router.post("/endpoints/{endpoint_id}/test", name="ui_endpoint_test")
-async def endpoint_test(visit: VisitDep, form: CheckedForm, endpoint_id: str) -> Response:
-    """Send a test event now, then show the endpoint page with the receiver's
-    answer, its deliveries and statistics counting the test delivery."""
-    result = await visit.producer.atest_endpoint(endpoint_id, tenant=visit.tenant)
-    return back(visit.request, "ui_endpoint", {"endpoint_id": endpoint_id}, test=result.delivery_id)
-
-
-@router.post("/endpoints/{endpoint_id}/enable", name="ui_endpoint_enable")
+@router.post("/endpoints/{endpoint_id}/enable", name="ui_endpoint_enable", dependencies=[OPERATE])
 def endpoint_enable(visit: VisitDep, form: CheckedForm, endpoint_id: str) -> Response:
     """Resume delivering to the endpoint."""
     visit.producer.enable_endpoint(endpoint_id, tenant=visit.tenant)
     return back(visit.request, "ui_endpoint", {"endpoint_id": endpoint_id}, done="enabled")
 
 
-@router.post("/endpoints/{endpoint_id}/disable", name="ui_endpoint_disable")
+@router.post("/endpoints/{endpoint_id}/disable", name="ui_endpoint_disable", dependencies=[OPERATE])
 def endpoint_disable(visit: VisitDep, form: CheckedForm, endpoint_id: str) -> Response:
     """Stop delivering to the endpoint, for the reason given (else ``manual``)."""
     reason = form.get("reason", "").strip() or "manual"
@@ -149,7 +133,9 @@ def endpoint_disable(visit: VisitDep, form: CheckedForm, endpoint_id: str) -> Re
     return back(visit.request, "ui_endpoint", {"endpoint_id": endpoint_id}, done="disabled")
 
 
-@router.post("/endpoints/{endpoint_id}/rotate-secret", name="ui_endpoint_rotate")
+@router.post(
+    "/endpoints/{endpoint_id}/rotate-secret", name="ui_endpoint_rotate", dependencies=[OPERATE]
+)
 def endpoint_rotate(visit: VisitDep, form: CheckedForm, endpoint_id: str) -> Response:
     """Make a new signing secret and show it, once."""
     new_secret = visit.producer.rotate_endpoint_secret(endpoint_id, tenant=visit.tenant)
@@ -158,7 +144,7 @@ def endpoint_rotate(visit: VisitDep, form: CheckedForm, endpoint_id: str) -> Res
     return visit.render("secret.html", {"secret": new_secret, "endpoint_id": endpoint_id})
 
 
-@router.post("/endpoints/{endpoint_id}/recover", name="ui_endpoint_recover")
+@router.post("/endpoints/{endpoint_id}/recover", name="ui_endpoint_recover", dependencies=[OPERATE])
 def endpoint_recover(visit: VisitDep, form: CheckedForm, endpoint_id: str) -> Response:
     """Queue again every failed delivery of the endpoint created in the window given."""
     since_at = parse_time(form.get("since"), "since")

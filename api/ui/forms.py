@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, Any
 from urllib.parse import parse_qsl
 
 from fastapi import Depends, Query, Request
@@ -13,16 +14,20 @@ from pydantic import AfterValidator
 from api.ui.rendering import UiError
 
 __all__ = [
+    "FormData",
     "FormFields",
     "Text",
     "blank_to_none",
     "form_fields",
     "input_time",
     "one_of",
+    "parse_json",
     "parse_time",
 ]
 
 _MAX_FORM_BYTES = 64 * 1024
+# A form may list every event type of the catalog as a checkbox.
+_MAX_FORM_FIELDS = 1000
 
 
 def _no_nul(value: str | None) -> str | None:
@@ -36,7 +41,20 @@ Text = Annotated[str | None, Query(max_length=200), AfterValidator(_no_nul)]
 """A query-string field of a page's filter form (never holding a NUL)."""
 
 
-async def form_fields(request: Request) -> dict[str, str]:
+class FormData(dict[str, str]):
+    """The fields of a posted form, by name (the last value of a repeated
+    one), and every value of a repeated field (checkboxes) by :meth:`getlist`."""
+
+    def __init__(self, pairs: list[tuple[str, str]]) -> None:
+        super().__init__(pairs)
+        self._pairs = pairs
+
+    def getlist(self, name: str) -> list[str]:
+        """Every value sent for ``name``, in order."""
+        return [value for key, value in self._pairs if key == name]
+
+
+async def form_fields(request: Request) -> FormData:
     """The fields of a URL-encoded form (the only kind the pages send)."""
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type != "application/x-www-form-urlencoded":
@@ -47,16 +65,17 @@ async def form_fields(request: Request) -> dict[str, str]:
         if len(body) > _MAX_FORM_BYTES:
             raise UiError(413, "Too large", "The form is too large.")
     try:
-        pairs = parse_qsl(bytes(body).decode(), keep_blank_values=True, max_num_fields=50)
+        text = bytes(body).decode()
+        pairs = parse_qsl(text, keep_blank_values=True, max_num_fields=_MAX_FORM_FIELDS)
     except (UnicodeDecodeError, ValueError):
         raise UiError(400, "Bad form", "The form could not be read.") from None
     for name, value in pairs:
         if "\x00" in name or "\x00" in value:
             raise UiError(422, "Invalid input", f"{name}: must not contain NUL characters")
-    return dict(pairs)
+    return FormData(pairs)
 
 
-FormFields = Annotated[dict[str, str], Depends(form_fields)]
+FormFields = Annotated[FormData, Depends(form_fields)]
 
 
 def blank_to_none(value: str | None) -> str | None:
@@ -89,6 +108,16 @@ def parse_time(value: str | None, field: str) -> datetime | None:
         # 9999-12-31T23:59-23:59 is a valid string but no instant in UTC.
         raise UiError(
             422, "Invalid input", f"{field}: {value!r} falls outside the years 1-9999 in UTC"
+        ) from None
+
+
+def parse_json(text: str) -> Any:
+    """The JSON typed in a text area; ValueError saying where it is not JSON."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ValueError(
+            f"is not JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})"
         ) from None
 
 

@@ -18,6 +18,8 @@ _NOTICES = {
     "retried": "The delivery is queued to be sent again now.",
     "enabled": "The endpoint is enabled; deliveries held for it go out now.",
     "disabled": "The endpoint is disabled; its deliveries wait until it is enabled again.",
+    "updated": "The endpoint's settings are saved.",
+    "deleted": "The endpoint is deleted; deliveries waiting for it are cancelled.",
 }
 
 # Query parameters that report what the last action did: the page shows
@@ -59,6 +61,10 @@ def back(
 
 def notice(done: str | None, count: int | None) -> str | None:
     """The sentence confirming the action ``done`` (see :func:`back`), if any."""
+    if done == "replayed":
+        if not count:
+            return "There was nothing to send again; nothing was queued."
+        return f"{count} deliver{'y is' if count == 1 else 'ies are'} queued to be sent again."
     if done == "recovered":
         if not count:
             return "No failed deliveries were created in that window; nothing was queued."

@@ -1,10 +1,11 @@
 """``create_ui_router``: the pages under ``/ui``, assembled.
 
 The pages themselves live one module per resource (:mod:`~api.ui.signin`,
-:mod:`~api.ui.endpoints`, :mod:`~api.ui.deliveries`, :mod:`~api.ui.messages`,
-and :mod:`~api.ui.assets` for the static files); this module only puts them
-under ``/ui`` with the :class:`~api.ui.context.Ui` they work with, and
-answers every other address under ``/ui`` with the UI's own 404 page.
+:mod:`~api.ui.endpoints`, :mod:`~api.ui.manage`, :mod:`~api.ui.sends`,
+:mod:`~api.ui.catalog`, :mod:`~api.ui.jobs`, :mod:`~api.ui.deliveries`,
+:mod:`~api.ui.messages`, and :mod:`~api.ui.assets` for the static files);
+this module only puts them under ``/ui`` with the :class:`~api.ui.context.Ui`
+they work with, and answers every other address under ``/ui`` with the UI's own 404 page.
 
 Every page reads one page of a paginated library call (or a fixed handful of
 calls per listed item), so pages stay fast whatever the size of the log.
@@ -18,7 +19,18 @@ from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import RedirectResponse
 
 from api.dependencies import EdgeChecks
-from api.ui import assets, dashboard, deliveries, endpoints, messages, signin
+from api.ui import (
+    assets,
+    catalog,
+    dashboard,
+    deliveries,
+    endpoints,
+    jobs,
+    manage,
+    messages,
+    sends,
+    signin,
+)
 from api.ui.context import Ui
 from api.ui.rendering import PageRoute, UiError
 from api.ui.sessions import LOGIN_COOKIE, SESSION_COOKIE, SESSION_LIFETIME, visitor_session
@@ -54,7 +66,21 @@ def create_ui_router(producer: Producer, *, secret: bytes | None = None) -> APIR
     """
     ui = Ui(producer, Signer(resolve_secret(producer, secret)))
     router = APIRouter(include_in_schema=False, dependencies=[Depends(ui.attach), EdgeChecks])
-    for module in (signin, assets, endpoints, deliveries, messages, dashboard):
+    # manage before endpoints: /endpoints/new is no endpoint's id; jobs
+    # before deliveries: /deliveries/retry is no delivery's.
+    modules = (
+        signin,
+        assets,
+        manage,
+        endpoints,
+        sends,
+        catalog,
+        jobs,
+        deliveries,
+        messages,
+        dashboard,
+    )
+    for module in modules:
         router.include_router(module.router, prefix="/ui")
     # Last: it matches every path under /ui that no page did.
     router.include_router(_elsewhere, prefix="/ui")

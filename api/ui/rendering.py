@@ -18,6 +18,7 @@ from fastapi.routing import APIRoute
 from fastapi.templating import Jinja2Templates
 
 from api.errors import status_for
+from api.ui.appearance import security_headers
 from api.ui.tokens import Session
 from producer.errors import WebhooksError
 
@@ -37,16 +38,8 @@ log = logging.getLogger("api.ui")
 
 TEMPLATE_DIR = Path(__file__).parent / "templates"
 
-SECURITY_HEADERS = {
-    # Pages show one tenant's data: never keep them in a shared cache.
-    "Cache-Control": "no-store",
-    "Content-Security-Policy": (
-        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-        "base-uri 'none'; form-action 'self'; object-src 'none'"
-    ),
-    "Referrer-Policy": "no-referrer",
-    "X-Content-Type-Options": "nosniff",
-}
+SECURITY_HEADERS = security_headers()
+"""The headers of a page answered before the UI serving it is known: framed by nobody."""
 
 
 def _timestamp(value: datetime | None) -> str:

@@ -13,8 +13,9 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Request, Response
 
+from api.schemas.portal_links import ALL_CAPABILITIES, Capability
 from api.ui.context import Ui, UiDep
-from api.ui.forms import FormFields
+from api.ui.forms import FormData, FormFields
 from api.ui.rendering import SignInRequired, UiError, remember_session
 from api.ui.tokens import Session, TokenError
 from producer.producer import Producer
@@ -30,6 +31,8 @@ __all__ = [
     "checked_form",
     "cookie_path",
     "current_session",
+    "forget_cookie",
+    "requires",
     "set_cookie",
     "start_session",
     "visitor_session",
@@ -46,17 +49,48 @@ def cookie_path(request: Request) -> str:
     return request.url_for("ui_home").path
 
 
-def set_cookie(request: Request, response: Response, name: str, value: str, max_age: int) -> None:
-    """Set one of the UI's cookies: script-proof, same-site only, HTTPS-only over HTTPS."""
+def set_cookie(
+    ui: Ui, request: Request, response: Response, name: str, value: str, max_age: int
+) -> None:
+    """Set one of the UI's cookies: script-proof, HTTPS-only over HTTPS, and
+    same-site only, unless the UI may be framed by another site over HTTPS.
+
+    A browser withholds ``SameSite=Strict`` cookies from a frame whose parent
+    is another site, so an embedded portal would lose its session on every
+    click. There the cookie is ``SameSite=None; Secure; Partitioned``: sent
+    in that frame, kept apart from the same UI opened elsewhere (browsers
+    that block third-party cookies allow partitioned ones), and the forms
+    stay protected by their CSRF token.
+    """
+    https = request.url.scheme == "https"
+    cross_site = https and ui.appearance.embeddable
     response.set_cookie(
         name,
         value,
         max_age=max_age,
         path=cookie_path(request),
         httponly=True,
-        samesite="strict",
-        secure=request.url.scheme == "https",
+        samesite="none" if cross_site else "strict",
+        secure=https,
     )
+    if cross_site:
+        _partitioned(response)
+
+
+def _partitioned(response: Response) -> None:
+    """Mark the cookie just set ``Partitioned`` (Starlette can only on
+    Python 3.14 and later, where ``http.cookies`` knows the attribute)."""
+    for index in range(len(response.raw_headers) - 1, -1, -1):
+        name, value = response.raw_headers[index]
+        if name == b"set-cookie":
+            response.raw_headers[index] = (name, value + b"; Partitioned")
+            return
+
+
+def forget_cookie(ui: Ui, request: Request, response: Response, name: str) -> None:
+    """Delete one of the UI's cookies (with the attributes it was set with:
+    a partitioned cookie is deleted only by a partitioned answer)."""
+    set_cookie(ui, request, response, name, "", max_age=0)
 
 
 def start_session(
@@ -66,11 +100,13 @@ def start_session(
     tenant: str | None,
     via: str,
     expires_at: datetime,
+    capabilities: frozenset[Capability] = ALL_CAPABILITIES,
 ) -> None:
-    """Sign the browser in (as admin when ``tenant`` is None) until ``expires_at``."""
-    token = ui.signer.session_token(tenant, via, expires_at)
+    """Sign the browser in (as admin when ``tenant`` is None) until
+    ``expires_at``, to do what ``capabilities`` allow."""
+    token = ui.signer.session_token(tenant, via, expires_at, capabilities)
     max_age = max(int((expires_at - ui.producer.clock()).total_seconds()), 1)
-    set_cookie(request, response, SESSION_COOKIE, token, max_age)
+    set_cookie(ui, request, response, SESSION_COOKIE, token, max_age)
 
 
 def visitor_session(request: Request, ui: UiDep) -> Session | None:
@@ -125,7 +161,7 @@ class Visit:
 VisitDep = Annotated[Visit, Depends()]
 
 
-def checked_form(ui: UiDep, session: SessionDep, form: FormFields) -> dict[str, str]:
+def checked_form(ui: UiDep, session: SessionDep, form: FormFields) -> FormData:
     """The fields of a form posted from a page of the current session (CSRF-checked)."""
     if not ui.signer.check_csrf(session.id, form.get("csrf")):
         raise UiError(
@@ -136,4 +172,21 @@ def checked_form(ui: UiDep, session: SessionDep, form: FormFields) -> dict[str, 
     return form
 
 
-CheckedForm = Annotated[dict[str, str], Depends(checked_form)]
+CheckedForm = Annotated[FormData, Depends(checked_form)]
+
+
+def requires(capability: Capability) -> Any:
+    """A route dependency refusing (403) a session that may not do what
+    ``capability`` allows: pages hide what a session cannot do, and every
+    route that does it checks again, whatever the browser sends."""
+
+    def check(session: SessionDep) -> None:
+        if not session.can(capability):
+            raise UiError(
+                403,
+                "Not allowed",
+                f"This portal link does not allow that (it lacks “{capability}”). "
+                "Ask for a link that does where you got this one.",
+            )
+
+    return Depends(check)

@@ -20,6 +20,7 @@ from api.ui.sessions import (
     CheckedForm,
     SessionDep,
     cookie_path,
+    forget_cookie,
     set_cookie,
     start_session,
 )
@@ -42,7 +43,7 @@ def login_form(request: Request, ui: UiDep, next: Text = None) -> Response:
     nonce = request.cookies.get(LOGIN_COOKIE) or secrets.token_urlsafe(16)
     context = {"next": next or "", "login_csrf": ui.signer.csrf_token("login:" + nonce)}
     response = ui.render(request, None, "login.html", {**context, "error": None})
-    set_cookie(request, response, LOGIN_COOKIE, nonce, max_age=3600)
+    set_cookie(ui, request, response, LOGIN_COOKIE, nonce, max_age=3600)
     return response
 
 
@@ -68,7 +69,7 @@ def login(request: Request, ui: UiDep, form: FormFields) -> Response:
     response = RedirectResponse(target, status_code=303)
     expires_at = ui.producer.clock() + SESSION_LIFETIME
     start_session(ui, request, response, key.tenant, "key", expires_at)
-    response.delete_cookie(LOGIN_COOKIE, path=cookie_path(request))
+    forget_cookie(ui, request, response, LOGIN_COOKIE)
     return response
 
 
@@ -82,7 +83,7 @@ def logout(request: Request, ui: UiDep, session: SessionDep, form: CheckedForm) 
         response = ui.render(request, None, "signed_out.html", {"tenant": session.tenant})
     else:
         response = RedirectResponse(request.url_for("ui_login").path, status_code=303)
-    response.delete_cookie(SESSION_COOKIE, path=cookie_path(request))
+    forget_cookie(ui, request, response, SESSION_COOKIE)
     return response
 
 
@@ -92,7 +93,7 @@ def portal(
 ) -> Response:
     """Open a portal link: a session for its tenant, lasting as long as the link."""
     try:
-        tenant, expires_at = ui.signer.portal(token, ui.producer.clock())
+        grant = ui.signer.portal(token, ui.producer.clock())
     except ExpiredToken:
         raise UiError(
             401,
@@ -110,6 +111,8 @@ def portal(
     # A page that moves on by itself, rather than a redirect: browsers
     # withhold SameSite=Strict cookies for the rest of a navigation that
     # started on another site, which is where portal links are clicked.
-    response = ui.render(request, None, "portal.html", {"target": target, "tenant": tenant})
-    start_session(ui, request, response, tenant, "portal", expires_at)
+    response = ui.render(request, None, "portal.html", {"target": target, "tenant": grant.tenant})
+    start_session(
+        ui, request, response, grant.tenant, "portal", grant.expires_at, grant.capabilities
+    )
     return response

@@ -23,9 +23,17 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from api.schemas.portal_links import (
+    ALL_CAPABILITIES,
+    CAPABILITIES,
+    DEFAULT_CAPABILITIES,
+    Capability,
+)
+
 __all__ = [
     "ExpiredToken",
     "InvalidToken",
+    "PortalGrant",
     "Session",
     "Signer",
     "TokenError",
@@ -89,11 +97,42 @@ class Session:
     via: str
     """``"key"`` (signed in with an API key) or ``"portal"`` (opened a portal link)."""
     expires_at: datetime
+    capabilities: frozenset[Capability] = ALL_CAPABILITIES
+    """What the session may do (see :data:`~api.schemas.portal_links.CAPABILITIES`):
+    a portal link's choice; everything for a sign-in with an API key, which
+    may do as much through the REST API."""
 
     @property
     def is_admin(self) -> bool:
         """Admins see every tenant."""
         return self.tenant is None
+
+    def can(self, capability: Capability) -> bool:
+        """Whether the session may do what ``capability`` allows."""
+        return capability in self.capabilities
+
+
+def _capabilities(value: Any, default: frozenset[Capability]) -> frozenset[Capability]:
+    """The capabilities a token carries; ``default`` for a token from before
+    tokens carried any. A token is signed, so anything else is a forgery."""
+    if value is None:
+        return default
+    if not isinstance(value, list) or not set(value) <= set(CAPABILITIES):
+        raise InvalidToken("malformed capabilities")
+    return frozenset(value)
+
+
+def _listed(capabilities: frozenset[Capability]) -> list[str]:
+    return [c for c in CAPABILITIES if c in capabilities]
+
+
+@dataclass(frozen=True)
+class PortalGrant:
+    """What a portal link opens: one tenant, until when, to do what."""
+
+    tenant: str
+    expires_at: datetime
+    capabilities: frozenset[Capability]
 
 
 class Signer:
@@ -133,13 +172,20 @@ class Signer:
 
     # -- sessions ----------------------------------------------------------------
 
-    def session_token(self, tenant: str | None, via: str, expires_at: datetime) -> str:
+    def session_token(
+        self,
+        tenant: str | None,
+        via: str,
+        expires_at: datetime,
+        capabilities: frozenset[Capability] = ALL_CAPABILITIES,
+    ) -> str:
         """A new session (with a fresh id) as a cookie value."""
         payload = {
             "sid": secrets.token_urlsafe(16),
             "tenant": tenant,
             "via": via,
             "exp": int(expires_at.timestamp()),
+            "caps": _listed(capabilities),
         }
         return self.sign("session", payload)
 
@@ -149,26 +195,46 @@ class Signer:
         sid, tenant, via = payload.get("sid"), payload.get("tenant"), payload.get("via")
         if not isinstance(sid, str) or not (tenant is None or isinstance(tenant, str)):
             raise InvalidToken("malformed session")
+        # A portal session from before sessions carried capabilities had
+        # what every portal link granted then.
+        default = DEFAULT_CAPABILITIES if via == "portal" else ALL_CAPABILITIES
         return Session(
             id=sid,
             tenant=tenant,
             via=str(via),
             expires_at=datetime.fromtimestamp(payload["exp"], UTC),
+            capabilities=_capabilities(payload.get("caps"), default),
         )
 
     # -- portal links ----------------------------------------------------------
 
-    def portal_token(self, tenant: str, expires_at: datetime) -> str:
-        """A portal token: the tenant and the expiry, signed."""
-        return self.sign("portal", {"tenant": tenant, "exp": int(expires_at.timestamp())})
+    def portal_token(
+        self,
+        tenant: str,
+        expires_at: datetime,
+        capabilities: frozenset[Capability] = DEFAULT_CAPABILITIES,
+    ) -> str:
+        """A portal token: the tenant, the expiry and the capabilities, signed."""
+        payload = {
+            "tenant": tenant,
+            "exp": int(expires_at.timestamp()),
+            "caps": _listed(capabilities),
+        }
+        return self.sign("portal", payload)
 
-    def portal(self, token: str, now: datetime) -> tuple[str, datetime]:
-        """The tenant and expiry of a valid portal token; TokenError otherwise."""
+    def portal(self, token: str, now: datetime) -> PortalGrant:
+        """What a valid portal token grants; TokenError otherwise. A token
+        without capabilities (made before links carried them) grants
+        :data:`~api.schemas.portal_links.DEFAULT_CAPABILITIES`."""
         payload = self.verify("portal", token, now)
         tenant = payload.get("tenant")
         if not isinstance(tenant, str) or not tenant:
             raise InvalidToken("no tenant")
-        return tenant, datetime.fromtimestamp(payload["exp"], UTC)
+        return PortalGrant(
+            tenant=tenant,
+            expires_at=datetime.fromtimestamp(payload["exp"], UTC),
+            capabilities=_capabilities(payload.get("caps"), DEFAULT_CAPABILITIES),
+        )
 
     # -- CSRF --------------------------------------------------------------------
 

@@ -10,6 +10,7 @@ import click
 from producer.cli.database import db
 from producer.cli.deliveries import deliveries
 from producer.cli.endpoints import endpoints
+from producer.cli.jobs import jobs
 from producer.cli.keys import keys
 from producer.cli.messages import messages, send
 from producer.cli.secrets import secrets
@@ -40,6 +41,7 @@ for command in (
     send,
     messages,
     deliveries,
+    jobs,
     listen,
     secrets,
     openapi,

@@ -161,6 +161,26 @@ def collect(
             return rows, cursor
 
 
+def print_list(
+    fetch: Callable[[int, str | None], Any],
+    limit: int | None,
+    cursor: str | None,
+    as_json: bool,
+    *,
+    view: Callable[[Any], Any],
+    show: Callable[[list[Any]], None],
+) -> None:
+    """What a listing command prints: the rows ``fetch`` pages through (see
+    :func:`collect`), as the API's JSON page (each row through ``view``) or
+    by ``show`` for people, with a hint when rows were left out."""
+    rows, next_cursor = collect(fetch, limit, cursor)
+    if as_json:
+        emit_page([view(row) for row in rows], next_cursor)
+        return
+    show(rows)
+    more_hint(next_cursor)
+
+
 def more_hint(next_cursor: str | None) -> None:
     """Tell a person (on stderr) how to see the rows after a cut-off list."""
     if next_cursor is not None:

@@ -7,15 +7,13 @@ from typing import Any
 import click
 
 from producer.cli.common import (
-    collect,
     emit_json,
-    emit_page,
     fields,
     json_option,
-    more_hint,
     one_line_errors,
     open_producer,
     page_options,
+    print_list,
     progress,
     table,
     when,
@@ -71,16 +69,14 @@ def deliveries_list(
 ) -> None:
     """List deliveries, newest first; filters combine (as GET /v1/deliveries)."""
     producer = open_producer(ctx)
-    rows, next_cursor = collect(
+    print_list(
         lambda size, after: producer.list_deliveries(limit=size, cursor=after, **filters),
         limit,
         cursor,
+        as_json,
+        view=delivery_view,
+        show=delivery_table,
     )
-    if as_json:
-        emit_page([delivery_view(d) for d in rows], next_cursor)
-        return
-    delivery_table(rows)
-    more_hint(next_cursor)
 
 
 @deliveries.command("show")

@@ -25,6 +25,7 @@ from producer.cli.common import (
     table,
     when,
 )
+from producer.cli.jobs import emit_queued
 from producer.cli.views import endpoint_view
 from producer.types import ENDPOINT_STATUSES, Endpoint
 
@@ -71,6 +72,38 @@ def _json_object(ctx: click.Context, param: click.Parameter, value: str | None) 
         raise click.BadParameter(f"not valid JSON: {exc}") from None
 
 
+def _json_or_file(ctx: click.Context, param: click.Parameter, value: str | None) -> Any:
+    """JSON given inline or, as ``@path``, read from a file (so that secrets
+    need not appear on the command line)."""
+    if value is not None and value.startswith("@"):
+        value = _read_text(value[1:])
+    return _json_object(ctx, param, value)
+
+
+def _pem_file(ctx: click.Context, param: click.Parameter, value: str | None) -> Any:
+    return None if value is None else _read_text(value)
+
+
+def _read_text(path: str) -> str:
+    try:
+        with open(path, encoding="utf-8") as file:
+            return file.read()
+    except OSError as exc:
+        raise click.BadParameter(f"cannot read {path}: {exc.strerror}") from None
+
+
+def take_tls(options: dict[str, Any]) -> None:
+    """Fold ``--tls-cert``, ``--tls-key`` and ``--tls-ca`` into one ``tls``
+    object (it replaces the endpoint's whole TLS setting)."""
+    parts = {
+        "client_cert_pem": options.pop("tls_cert"),
+        "client_key_pem": options.pop("tls_key"),
+        "ca_pem": options.pop("tls_ca"),
+    }
+    given_parts = {name: pem for name, pem in parts.items() if pem is not None}
+    options["tls"] = given_parts or None
+
+
 def setting_options(func: F) -> F:
     """The delivery settings of an endpoint, as options (unset: left alone)."""
     options = [
@@ -103,6 +136,15 @@ def setting_options(func: F) -> F:
             callback=_json_object,
             help='A payload filter as JSON: \'{"amount": {"$gte": 100}}\'.',
         ),
+        click.option("--proxy-url", help="An egress proxy for it (http:// or https://)."),
+        click.option(
+            "--auth",
+            callback=_json_or_file,
+            help='Receiver authentication as JSON or @file: \'{"type": "bearer", "token": "…"}\'.',
+        ),
+        click.option("--tls-cert", callback=_pem_file, help="Client certificate PEM file (mTLS)."),
+        click.option("--tls-key", callback=_pem_file, help="Its private key PEM file."),
+        click.option("--tls-ca", callback=_pem_file, help="CA PEM file trusted for the receiver."),
     ]
     for option in reversed(options):
         func = option(func)
@@ -133,6 +175,7 @@ def endpoints_add(ctx: click.Context, url: str, as_json: bool, **options: Any) -
     """Register URL as an endpoint; prints its id and signing secret."""
     options["event_types"] = list(options["event_types"])
     options["channels"] = list(options["channels"])
+    take_tls(options)
     endpoint = open_producer(ctx).create_endpoint(url, **given(options))
     if as_json:
         emit_json({**endpoint_view(endpoint), "secret": endpoint.secret})
@@ -197,6 +240,9 @@ RESETTABLE = {
     "metadata": "metadata",
     "channels": "channels",
     "filter": "filter",
+    "proxy-url": "proxy_url",
+    "auth": "auth",
+    "tls": "tls",
 }
 """``--reset`` names and the fields they set back to their default (null)."""
 
@@ -235,6 +281,7 @@ def endpoints_update(
     keep their value. Switching to or from v1a makes a new secret."""
     options["event_types"] = list(options["event_types"]) or None
     options["channels"] = list(options["channels"]) or None
+    take_tls(options)
     changes = given(options)
     for name in resets:
         field = RESETTABLE[name]
@@ -346,6 +393,12 @@ def endpoints_recover(
     "--event-type", "event_types", multiple=True, help="Only this event type; repeat for several."
 )
 @click.option("--include-failed", is_flag=True, help="Also requeue the failed deliveries.")
+@click.option("--dry-run", is_flag=True, help="Only count what it would do; write nothing.")
+@click.option(
+    "--background",
+    is_flag=True,
+    help="Queue it as a job the workers run; prints the job id (see `webhooks jobs show`).",
+)
 @json_option
 @click.pass_context
 @one_line_errors
@@ -356,27 +409,33 @@ def endpoints_replay(
     until: Any,
     event_types: tuple[str, ...],
     include_failed: bool,
+    dry_run: bool,
+    background: bool,
     as_json: bool,
 ) -> None:
     """Deliver what the endpoint missed: every message created in [since,
     until) that it would get now and has no delivery of."""
     producer = open_producer(ctx)
+    window = {
+        "since": since,
+        "until": until,
+        "event_types": list(event_types) or None,
+        "include_failed": include_failed,
+        "dry_run": dry_run,
+    }
+    if background:
+        emit_queued(producer.start_replay(endpoint_id, **window), as_json=as_json)
+        return
     with progress("messages looked at") as advance:
-        result = producer.replay_endpoint(
-            endpoint_id,
-            since=since,
-            until=until,
-            event_types=list(event_types) or None,
-            include_failed=include_failed,
-            progress=advance,
-        )
+        result = producer.replay_endpoint(endpoint_id, progress=advance, **window)
     if as_json:
         emit_json({"created": result.created, "requeued": result.requeued})
         return
     noun = "delivery" if result.created == 1 else "deliveries"
-    line = f"created {result.created} {noun} for {endpoint_id}"
+    verb = ("would create", "would requeue") if dry_run else ("created", "requeued")
+    line = f"{verb[0]} {result.created} {noun} for {endpoint_id}"
     if include_failed:
-        line += f", requeued {result.requeued} failed"
+        line += f", {verb[1]} {result.requeued} failed"
     click.echo(line)
 
 

@@ -10,14 +10,13 @@ import click
 from producer.cli.common import (
     collect,
     emit_json,
-    emit_page,
     fail,
     fields,
     json_option,
-    more_hint,
     one_line_errors,
     open_producer,
     page_options,
+    print_list,
     progress,
     table,
     when,
@@ -68,20 +67,21 @@ def messages_list(
 ) -> None:
     """List messages, newest first; filters combine (as GET /v1/messages)."""
     producer = open_producer(ctx)
-    rows, next_cursor = collect(
+    print_list(
         lambda size, after: producer.list_messages(limit=size, cursor=after, **filters),
         limit,
         cursor,
+        as_json,
+        view=message_view,
+        show=lambda rows: table(
+            ["id", "event type", "tenant", "version", "deliveries", "created"],
+            (
+                [m.id, m.event_type, m.tenant, m.version, m.deliveries, when(m.created_at)]
+                for m in rows
+            ),
+            empty="no messages",
+        ),
     )
-    if as_json:
-        emit_page([message_view(m) for m in rows], next_cursor)
-        return
-    table(
-        ["id", "event type", "tenant", "version", "deliveries", "created"],
-        ([m.id, m.event_type, m.tenant, m.version, m.deliveries, when(m.created_at)] for m in rows),
-        empty="no messages",
-    )
-    more_hint(next_cursor)
 
 
 @messages.command("show")

@@ -26,6 +26,10 @@ def _listening_socket(host: str, port: int) -> socket.socket:
     if sys.platform != "win32":
         # A restart must not wait for the previous run's closed connections.
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    # Answers go out at once: with Nagle's algorithm on, a response written
+    # in two parts waits for the client's delayed ACK (40 ms) between them.
+    # Accepted connections take the option from the listening socket.
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     try:
         sock.bind((host, port))
         sock.listen(2048)

@@ -54,3 +54,20 @@ def chromium() -> Iterator[Any]:
             yield browser
         finally:
             browser.close()
+
+
+SCREENSHOTS_ENV = "WEBHOOKS_TEST_SCREENSHOTS"
+"""A directory that also receives every screenshot of :func:`screenshot`, to
+look at them after a run (they are otherwise in pytest's temporary directory)."""
+
+
+def screenshot(page: Any, folder: Path, name: str) -> Path:
+    """A full-page screenshot of ``page`` as ``folder/name.png`` (and in the
+    directory of ``WEBHOOKS_TEST_SCREENSHOTS``, when it is set)."""
+    path = folder / f"{name}.png"
+    page.screenshot(path=str(path), full_page=True)
+    extra = os.environ.get(SCREENSHOTS_ENV)
+    if extra:
+        Path(extra).mkdir(parents=True, exist_ok=True)
+        (Path(extra) / path.name).write_bytes(path.read_bytes())
+    return path

@@ -8,7 +8,10 @@ under CI (``CI`` set), where a missing server fails the run instead.
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
 import uuid
+from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, text
@@ -197,3 +200,41 @@ class DatabasePool:
             drop_database(new_url)
             return None
         return new_url
+
+
+class PrivateCluster:
+    """A PostgreSQL server of its own, for a test that restarts its database:
+    restarting the shared server would break every test running beside it.
+
+    Made with Debian's ``pg_createcluster`` (trust authentication, on a free
+    port of 127.0.0.1) from the version the shared server runs, and dropped
+    with its data when closed.
+    """
+
+    def __init__(self) -> None:
+        from tests.helpers.processes import free_port
+
+        versions = sorted(p.name for p in Path("/etc/postgresql").iterdir())
+        self.version = versions[0]
+        self.name = f"webhooks_test_{uuid.uuid4().hex[:8]}"
+        self.port = free_port()
+        self._ctl(
+            "pg_createcluster", self.version, self.name, "-p", str(self.port), "--start",
+            "--", "--auth=trust",
+        )  # fmt: skip
+        self.url = f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/postgres"
+
+    @staticmethod
+    def available() -> bool:
+        """Whether this machine can make one (Debian's PostgreSQL tools)."""
+        return Path("/etc/postgresql").is_dir() and shutil.which("pg_createcluster") is not None
+
+    def restart(self) -> None:
+        self._ctl("pg_ctlcluster", "--skip-systemctl-redirect", self.version, self.name, "restart")
+
+    def close(self) -> None:
+        self._ctl("pg_dropcluster", "--stop", self.version, self.name)
+
+    @staticmethod
+    def _ctl(*command: str) -> None:
+        subprocess.run(command, check=True, capture_output=True, timeout=120)

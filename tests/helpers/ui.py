@@ -4,6 +4,7 @@ endpoints made to fail by a real worker."""
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
@@ -77,3 +78,49 @@ def retrying_by_worker(producer: Producer, receiver: Receiver, tenant: str) -> t
         # The attempt and the delivery's return to the queue are one commit.
         wait_until(lambda: producer.list_attempts(delivery.id), what="the first attempt")
     return producer.get_endpoint(endpoint.id), delivery.id
+
+
+INVOICE_PAID_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "invoice": {"type": "string", "description": "The invoice's id."},
+        "amount": {"type": "integer", "minimum": 1, "description": "In cents."},
+        "currency": {"type": "string", "enum": ["EUR", "USD"]},
+        "customer": {
+            "type": "object",
+            "properties": {"email": {"type": "string", "format": "email"}},
+        },
+    },
+    "required": ["invoice", "amount"],
+}
+
+
+def add_catalog(producer: Producer) -> None:
+    """The event catalog of the UI tests: ``invoice.paid`` (a schema in
+    versions 1 and 2, an example in 1), ``invoice.voided`` (no schema) and
+    ``user.created`` (a schema with ``examples``)."""
+    producer.create_event_type(
+        "invoice.paid",
+        description="An invoice was paid in full.",
+        schemas={"1": INVOICE_PAID_SCHEMA, "2": INVOICE_PAID_SCHEMA},
+        examples={"1": {"invoice": "in_42", "amount": 1999, "currency": "EUR"}},
+    )
+    producer.create_event_type("invoice.voided", description="An invoice was voided.")
+    producer.create_event_type(
+        "user.created",
+        description="A user signed up.",
+        schemas={"1": {"type": "object", "examples": [{"user": "u_1", "plan": "free"}]}},
+    )
+
+
+def open_portal(client: TestClient, admin_key: str, tenant: str, **link: Any) -> str:
+    """Open a portal link of ``tenant`` (``capabilities`` etc. in ``link``)
+    in ``client``; returns the CSRF token of the new session."""
+    response = client.post(
+        "/v1/portal-links",
+        json={"tenant": tenant, **link},
+        headers={"Authorization": f"Bearer {admin_key}"},
+    )
+    assert response.status_code == 201, response.text
+    client.get(response.json()["url"])
+    return csrf_of(client.get("/ui/endpoints").text)

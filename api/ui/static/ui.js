@@ -22,3 +22,18 @@ document.addEventListener("submit", (event) => {
   button.textContent = busy;
   button.disabled = true;
 });
+
+// Copy buttons (data-copy: the id of the element whose text they copy) are
+// hidden in the page and shown here, where the clipboard can be reached.
+for (const button of document.querySelectorAll("button[data-copy]")) {
+  button.hidden = false;
+  button.addEventListener("click", async () => {
+    const source = document.getElementById(button.dataset.copy);
+    try {
+      await navigator.clipboard.writeText(source.textContent.trim());
+      button.textContent = "Copied";
+    } catch {
+      button.textContent = "Select and copy it by hand";
+    }
+  });
+}
