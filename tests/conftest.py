@@ -144,6 +144,34 @@ def api(producer: Producer) -> Api:
     return Api(producer)
 
 
+# -- the web UI ---------------------------------------------------------------------
+
+
+@pytest.fixture
+def admin_key(producer: Producer) -> str:
+    """The plain text of an admin API key."""
+    return producer.create_api_key(name="admin")[1]
+
+
+@pytest.fixture
+def client(producer: Producer) -> Iterator[Any]:
+    """A browser-like client (``TestClient``) of the UI app, not signed in."""
+    from fastapi.testclient import TestClient
+
+    from tests.helpers.ui import build_app
+
+    with TestClient(build_app(producer)) as c:
+        yield c
+
+
+@pytest.fixture
+def admin(client: Any, admin_key: str) -> tuple[Any, str]:
+    """The UI client signed in with an admin API key, and its CSRF token."""
+    from tests.helpers.ui import sign_in
+
+    return client, sign_in(client, admin_key)
+
+
 @pytest.fixture
 def browser() -> Iterator[Any]:
     """Headless Debian Chromium; mark the test ``@needs_chromium`` (tests/helpers/browser.py)."""

@@ -195,12 +195,16 @@ def test_worker_serves_its_own_metrics(database_url, receiver):
         ready_url=metrics_url,
         env={"WEBHOOKS_ALLOWED_CIDRS": "127.0.0.0/8"},
     ):
+        # The attempt is counted when it ends, the delivery's status once the
+        # worker has recorded it (a moment later): wait for both.
         text = wait_for_value(
             lambda: httpx.get(metrics_url).text,
-            lambda text: 'webhooks_attempt_duration_seconds_count{outcome="succeeded"} 1.0' in text,
+            lambda text: (
+                'webhooks_attempt_duration_seconds_count{outcome="succeeded"} 1.0' in text
+                and 'webhooks_deliveries{status="succeeded"} 1.0' in text
+            ),
         )
     assert "webhooks_database_up 1.0" in text
-    assert 'webhooks_deliveries{status="succeeded"} 1.0' in text
     producer.close()
 
 

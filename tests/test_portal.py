@@ -33,12 +33,6 @@ from tests.helpers.ui import SECRET, add_catalog, build_app, csrf_of, open_porta
 
 
 @pytest.fixture
-def admin_key(producer: Producer) -> str:
-    """The plain text of an admin API key."""
-    return producer.create_api_key(name="admin")[1]
-
-
-@pytest.fixture
 def client(producer: Producer) -> Iterator[TestClient]:
     """A browser-like client of the UI app over a producer with the test catalog."""
     add_catalog(producer)

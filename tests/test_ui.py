@@ -8,7 +8,6 @@ go to a real local receiver, sent by the test send or a worker thread.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 from typing import Any
@@ -32,28 +31,6 @@ from tests.helpers.ui import (
     sign_in,
 )
 from tests.helpers.waiting import wait_until
-
-# -- fixtures -------------------------------------------------------------------
-
-
-@pytest.fixture
-def admin_key(producer: Producer) -> str:
-    """The plain text of an admin API key."""
-    return producer.create_api_key(name="admin")[1]
-
-
-@pytest.fixture
-def client(producer: Producer) -> Iterator[TestClient]:
-    """A browser-like client of the UI app, not signed in."""
-    with TestClient(build_app(producer)) as c:
-        yield c
-
-
-@pytest.fixture
-def admin(client: TestClient, admin_key: str) -> tuple[TestClient, str]:
-    """The client signed in as an admin, and its CSRF token."""
-    return client, sign_in(client, admin_key)
-
 
 # -- signing in -------------------------------------------------------------------
 

@@ -8,7 +8,6 @@ endpoint page's summary of what is stored.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from html import unescape
 from typing import Any
 
@@ -20,7 +19,7 @@ from api.ui.credentials_form import KEEP_PROXY, KEEP_SECRET
 from producer import Producer, credentials
 from producer.models import EndpointRow
 from producer.sealing import generate_key
-from tests.helpers.ui import build_app, open_portal
+from tests.helpers.ui import open_portal
 
 URL = "http://127.0.0.1:9/hooks"
 PASSWORD = "correct-horse-battery"
@@ -36,12 +35,6 @@ def ca() -> trustme.CA:
 def producer(make_producer: Any) -> Producer:
     """A producer sealing secrets at rest."""
     return make_producer(encryption_keys=[generate_key()])
-
-
-@pytest.fixture
-def client(producer: Producer) -> Iterator[TestClient]:
-    with TestClient(build_app(producer)) as c:
-        yield c
 
 
 @pytest.fixture

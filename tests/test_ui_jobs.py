@@ -39,25 +39,6 @@ REFRESH = '<meta http-equiv="refresh" content="2">'
 
 
 @pytest.fixture
-def admin_key(producer: Producer) -> str:
-    """The plain text of an admin API key."""
-    return producer.create_api_key(name="admin")[1]
-
-
-@pytest.fixture
-def client(producer: Producer) -> Iterator[TestClient]:
-    """A browser-like client of the UI app."""
-    with TestClient(build_app(producer)) as c:
-        yield c
-
-
-@pytest.fixture
-def admin(client: TestClient, admin_key: str) -> tuple[TestClient, str]:
-    """The client signed in with an admin API key, and its CSRF token."""
-    return client, sign_in(client, admin_key)
-
-
-@pytest.fixture
 def operator(client: TestClient, admin_key: str) -> tuple[TestClient, str]:
     """The client in a portal session of acme that may operate, and its CSRF token."""
     return client, open_portal(client, admin_key, "acme", capabilities=["operate"])
