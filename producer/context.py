@@ -18,7 +18,6 @@ from sqlalchemy.orm import Session
 
 from producer.destinations import DestinationPolicy
 from producer.doorbell import Doorbell, doorbell_for
-from producer.group_commit import GroupCommit
 from producer.health import HealthRules
 from producer.hooks import Hooks
 from producer.payloads import ConverterRegistry
@@ -59,8 +58,6 @@ class Context:
     """Optional ``pool_key -> httpx.AsyncBaseTransport`` used for delivery."""
     tracing: Tracing | None = None
     """The spans of sends, attempts and worker batches; None when tracing is off."""
-    group_commit: GroupCommit | None = None
-    """Shares transactions between concurrent sends (SQLite); None: one each."""
     doorbell: Doorbell | None = None
     """Wakes the workers of other processes on the same SQLite file."""
 
@@ -98,19 +95,12 @@ class Context:
             tracing=Tracing() if settings.otel else None,
         )
         if engine.dialect.name == "sqlite":
-            # One writer: concurrent sends share transactions rather than
-            # queue for the lock one by one.
-            ctx.group_commit = GroupCommit(ctx.store.transaction, after_commit=ctx.wake)
             # No NOTIFY on SQLite: workers of other processes hear of sends
             # through the doorbell instead of at their next poll.
             ctx.doorbell = doorbell_for(engine.url.database)
             if ctx.doorbell is not None:
                 ctx.hooks.on_send(ctx.doorbell.ring)
         return ctx
-
-    def wake(self) -> None:
-        """Wake this process's workers: something was queued."""
-        self.hooks.wake()
 
     @contextmanager
     def waking_transaction(self) -> Iterator[Session]:

@@ -124,11 +124,8 @@ class SendRequest:
 
 def send(ctx: Context, requests: Sequence[SendRequest], session: Session | None) -> list[Message]:
     """Send events in one transaction, all or none: in the caller's ``session``
-    (workers wake when it commits) or in a transaction of our own, shared with
-    concurrent sends on SQLite (:mod:`producer.group_commit`)."""
+    (workers wake when it commits) or in a transaction of our own."""
     if session is None:
-        if ctx.group_commit is not None:
-            return ctx.group_commit.run(lambda s: [send_in(ctx, s, r) for r in requests])
         with ctx.waking_transaction() as s:
             return [send_in(ctx, s, r) for r in requests]
     messages = [send_in(ctx, session, r) for r in requests]

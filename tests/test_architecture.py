@@ -44,7 +44,6 @@ LAYERS: list[tuple[str, set[str]]] = [
             "models",
             "db",
             "store",
-            "group_commit",
             "doorbell",
             "queue",
             "egress",
