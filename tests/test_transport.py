@@ -329,7 +329,7 @@ async def _trickles(scope: dict[str, Any], receive: Any, send: Any) -> None:
     # deadline stops this.
     await receive()
     await send({"type": "http.response.start", "status": 200, "headers": []})
-    for _ in range(50):  # 5 s: long enough to outlast the 1 s deadline
+    for _ in range(200):  # 20 s: far longer than the 1 s deadline
         await send({"type": "http.response.body", "body": b".", "more_body": True})
         await asyncio.sleep(0.1)
     await send({"type": "http.response.body", "body": b""})
@@ -350,7 +350,7 @@ def test_a_huge_body_is_read_only_up_to_the_limit(make_transport):
         elapsed = time.monotonic() - started
     assert response.status_code == 200 and response.error is None
     assert response.truncated and len(response.body) == 16384
-    assert elapsed < 2
+    assert elapsed < 10  # a gigabyte read in full would take far longer
     # The connection was dropped early: what the server got out is bounded
     # by socket buffers, far below the gigabyte it offered.
     assert app.sent < 64 * 2**20
@@ -362,7 +362,9 @@ def test_a_response_that_never_ends_times_out(make_transport):
         response = send(make_transport(), base_url + "/", timeout=1.0)
         elapsed = time.monotonic() - started
     assert (response.status_code, response.error) == (None, "timeout")
-    assert 0.9 <= elapsed < 3
+    # The 1 s timeout ended it: the answer would never have. The upper
+    # bound leaves room for a machine busy with the tests running beside.
+    assert 0.9 <= elapsed < 10
 
 
 def test_the_total_timeout_covers_a_trickling_body(make_transport):
@@ -371,7 +373,7 @@ def test_the_total_timeout_covers_a_trickling_body(make_transport):
         response = send(make_transport(), base_url + "/", timeout=1.0)
         elapsed = time.monotonic() - started
     assert response.error == "timeout"
-    assert elapsed < 3
+    assert elapsed < 10  # the trickle alone would go on far longer
 
 
 def test_a_longer_endpoint_timeout_lets_a_slow_answer_through(make_transport):
