@@ -8,7 +8,6 @@ asked for the checked address, while the TLS server name stays the name.
 
 from __future__ import annotations
 
-import ssl
 from collections.abc import Iterator
 from dataclasses import replace
 
@@ -19,7 +18,7 @@ from sqlalchemy import text
 from producer import Producer, ValidationError
 from producer.sealing import generate_key
 from tests.helpers.api import Api, create_endpoint
-from tests.helpers.proxy import ConnectProxy, TlsReceiver
+from tests.helpers.proxy import ConnectProxy, TlsReceiver, server_context
 from tests.helpers.resolvers import FakeResolver
 from tests.helpers.waiting import wait_for_status
 
@@ -35,9 +34,7 @@ def ca() -> trustme.CA:
 @pytest.fixture
 def https_receiver(ca: trustme.CA) -> Iterator[TlsReceiver]:
     """An HTTPS receiver with a certificate for ``receiver.example``."""
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    ca.issue_cert(NAME).configure_cert(context)
-    with TlsReceiver(context) as receiver:
+    with TlsReceiver(server_context(ca, NAME)) as receiver:
         yield receiver
 
 

@@ -22,7 +22,7 @@ from producer import Producer, ValidationError
 from producer.cli import main
 from producer.sealing import generate_key
 from tests.helpers.api import Api, assert_error, create_endpoint
-from tests.helpers.proxy import TlsReceiver
+from tests.helpers.proxy import TlsReceiver, server_context
 from tests.helpers.resolvers import FakeResolver
 
 NAME = "receiver.example"
@@ -37,11 +37,7 @@ def ca() -> trustme.CA:
 def tls_receiver(ca: trustme.CA) -> Iterator[TlsReceiver]:
     """An HTTPS receiver for ``receiver.example`` that requires a client
     certificate issued by ``ca``."""
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    ca.issue_cert(NAME).configure_cert(context)
-    ca.configure_trust(context)
-    context.verify_mode = ssl.CERT_REQUIRED
-    with TlsReceiver(context) as receiver:
+    with TlsReceiver(server_context(ca, NAME, ssl.CERT_REQUIRED)) as receiver:
         yield receiver
 
 

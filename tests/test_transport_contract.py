@@ -30,7 +30,7 @@ from producer.credentials import ClientTLS
 from producer.destinations import DestinationPolicy
 from producer.signing import build_headers, generate_secret
 from producer.transport import Request, Response, TransportConfig
-from tests.helpers.proxy import ConnectProxy, TlsReceiver
+from tests.helpers.proxy import ConnectProxy, TlsReceiver, server_context
 from tests.helpers.receiver import LocalServer
 from tests.helpers.resolvers import FakeResolver, offline_resolver
 from tests.helpers.transports import (  # noqa: F401 (fixtures)
@@ -345,11 +345,7 @@ def ca() -> trustme.CA:
 def tls_receiver(ca: trustme.CA) -> Iterator[TlsReceiver]:
     """An HTTPS receiver for ``NAME`` that asks for (but does not require) a
     client certificate of ``ca``."""
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    ca.issue_cert(NAME).configure_cert(context)
-    ca.configure_trust(context)
-    context.verify_mode = ssl.CERT_OPTIONAL
-    with TlsReceiver(context) as receiver:
+    with TlsReceiver(server_context(ca, NAME, ssl.CERT_OPTIONAL)) as receiver:
         yield receiver
 
 

@@ -276,3 +276,18 @@ class TlsReceiver(_LoopThread):
         writer.write(head.encode() + b"ok")
         await writer.drain()
         writer.close()
+
+
+def server_context(
+    ca: Any, name: str, client_certs: ssl.VerifyMode = ssl.CERT_NONE
+) -> ssl.SSLContext:
+    """The TLS context of a :class:`TlsReceiver` serving ``name`` with a
+    certificate of the ``trustme`` CA ``ca``; with ``client_certs``
+    ``CERT_OPTIONAL`` or ``CERT_REQUIRED``, it asks for (or requires) a client
+    certificate of the same CA."""
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert(name).configure_cert(context)
+    if client_certs != ssl.CERT_NONE:
+        ca.configure_trust(context)
+        context.verify_mode = client_certs
+    return context
