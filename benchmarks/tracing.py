@@ -1,26 +1,31 @@
-"""What tracing costs: send and delivery rates with tracing off and on.
+"""What tracing costs: CPU per event sent and delivered, tracing off and on.
 
-Three configurations, the same work each (N events sent with ``send_many``,
-then a worker delivers them to a local receiver, SQLite):
+Three producers, each in a process of its own with a SQLite database of its
+own and one endpoint on a local receiver (a process of its own too):
 
-- ``off``: ``WEBHOOKS_OTEL`` unset, the default; nothing of OpenTelemetry loads;
+- ``off``: no tracing, the default (``WEBHOOKS_OTEL`` unset: one ``None``
+  check per send and per attempt);
 - ``on, no-op``: tracing on, spans made by the OpenTelemetry SDK and handed
   to the batch processor ``webhooks worker`` sets up
   (:func:`producer.tracing.build_tracer_provider`), whose exporter drops
   them: the cost of tracing itself, without any network;
-- ``off`` again: the spread between the two ``off`` runs is the noise of the
-  machine, the yardstick for "costs nothing measurable".
+- ``off again``: a second untraced producer. The spread between the two
+  ``off`` figures is the noise of the machine, the yardstick for "costs
+  nothing measurable".
 
-Each configuration runs ``--rounds`` times, interleaved; the medians are
-printed: the rates, and the CPU time this process spent per event sending
-it and delivering it (the worker runs here, the receiver in a process of
-its own). On a machine busy with other work the CPU time is the steadier
-figure: waiting for a core does not count in it. The last line compares
-each round's ``on`` with the mean of the two ``off`` runs around it and
-gives the median of those ratios, so a load that drifts between rounds
-does not count as the cost of tracing.
+Each round sends a block of ``--events`` events through each producer and
+delivers them with a worker, the producers taking turns in a rotating order,
+so a slow spell of the machine falls on all three alike; the producers'
+processes share one core, the receiver has the other. The figures are the
+CPU time of the producer's process (worker, batch processor, garbage
+collector and all) per event: waiting for a core does not count in it.
 
-Run: ``python benchmarks/tracing.py [--events 5000] [--rounds 3]``.
+Printed: the medians per configuration, then each round's ``on`` against the
+mean of that round's two ``off`` blocks (the median of those ratios), and the
+direct cost of the spans of one event (a send span and an attempt span, timed
+alone) as a share of the CPU an untraced event takes.
+
+Run: ``python benchmarks/tracing.py [--events 1000] [--rounds 12]``.
 Needs the ``otel`` extra. Everything stays on 127.0.0.1.
 """
 
@@ -28,10 +33,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
+import multiprocessing
+import os
 import statistics
 import tempfile
 import time
+import timeit
 from collections.abc import Sequence
+from multiprocessing.connection import Connection
 
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
@@ -39,6 +49,8 @@ from throughput import LOCAL, ReceiverProcess, drain, fill
 
 from producer import Producer
 from producer.tracing import Tracing, build_tracer_provider
+
+CONFIGURATIONS = ("off", "on, no-op", "off again")
 
 
 class DroppingExporter(SpanExporter):
@@ -52,84 +64,156 @@ class DroppingExporter(SpanExporter):
         return SpanExportResult.SUCCESS
 
 
-Result = tuple[float, float, float, float, int]
-"""Events sent per second, deliveries per second, CPU µs per event sending it
-and delivering it, spans exported."""
+class FullCollections:
+    """Counts the collections of the oldest generation."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        gc.callbacks.append(self._seen)
+
+    def _seen(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start" and info["generation"] == 2:
+            self.count += 1
 
 
-def run(url: str, db_dir: str, name: str, events: int, traced: bool) -> Result:
-    """Send ``events`` and deliver them, with or without tracing."""
-    producer = Producer(
-        f"sqlite:///{db_dir}/{name}.db", auto_migrate=True, allowed_cidrs=LOCAL, otel=traced
-    )
+Block = tuple[float, float, int]
+"""CPU µs per event sending it and delivering it; full collections."""
+
+
+def pin(cpu: int, pid: int = 0) -> None:
+    """Keep a process on one core (the producers on the first, the receiver
+    on the second, where there are two), so no configuration is favoured by
+    where the scheduler happens to put it."""
+    if hasattr(os, "sched_setaffinity") and len(os.sched_getaffinity(0)) > 1:
+        os.sched_setaffinity(pid, {sorted(os.sched_getaffinity(0))[cpu]})
+
+
+def serve(traced: bool, database: str, url: str, orders: Connection) -> None:
+    """One configuration's process: runs a block for each number of events
+    it is sent and answers what it cost; ``None`` ends it (answered with the
+    number of spans exported, and with the spans of one event timed alone)."""
+    pin(0)
+    producer = Producer(database, auto_migrate=True, allowed_cidrs=LOCAL, otel=traced)
     exporter = DroppingExporter()
-    provider = build_tracer_provider([exporter] if traced else [])
-    if traced:
-        producer.context.tracing = Tracing(provider)
+    tracing = Tracing(build_tracer_provider([exporter])) if traced else None
+    producer.context.tracing = tracing
     producer.create_endpoint(url)
-    cpu = time.process_time()
-    started = time.perf_counter()
-    fill(producer, events)
-    send_rate = events / (time.perf_counter() - started)
-    send_cpu = time.process_time()
-    delivery_rate = asyncio.run(drain(producer, events))
-    provider.shutdown()  # exports what the batch processor still holds
-    done = time.process_time()
+    gcs = FullCollections()
+    while (events := orders.recv()) is not None:
+        collections = gcs.count
+        started = time.process_time()
+        fill(producer, events)
+        sent = time.process_time()
+        asyncio.run(drain(producer, events))
+        if tracing is not None:
+            tracing.tracer_provider.force_flush()  # the export is part of the cost
+        done = time.process_time()
+        per_event = 1e6 / events
+        cost = ((sent - started) * per_event, (done - sent) * per_event, gcs.count - collections)
+        orders.send(cost)
+    direct = span_cost(tracing) if tracing is not None else 0.0
+    if tracing is not None:
+        tracing.tracer_provider.shutdown()
     producer.close()
-    per_event = 1e6 / events
-    return (
-        send_rate,
-        delivery_rate,
-        (send_cpu - cpu) * per_event,
-        (done - send_cpu) * per_event,
-        exporter.spans,
-    )
+    orders.send((exporter.spans, direct))
+
+
+def span_cost(tracing: Tracing) -> float:
+    """µs for the spans of one event, timed alone: its send span (made
+    current, its trace context taken) and one attempt span."""
+
+    def one_event() -> None:
+        with tracing.send_span("invoice.paid", "default") as span:
+            parent = tracing.carrier(span)
+            span.set_attributes({"webhooks.message_id": "msg_1", "webhooks.deliveries": 1})
+        attempt = tracing.start_attempt(
+            parent=parent,
+            url="http://127.0.0.1/hooks",
+            attributes={
+                "webhooks.endpoint_id": "ep_1",
+                "webhooks.delivery_id": "dlv_1",
+                "webhooks.message_id": "msg_1",
+                "webhooks.attempt": 1,
+                "webhooks.trigger": "scheduled",
+            },
+        )
+        tracing.end_attempt(attempt, outcome="succeeded", status_code=200, error=None)
+
+    runs = timeit.repeat(one_event, number=2000, repeat=7)
+    return statistics.median(runs) / 2000 * 1e6
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--events", type=int, default=5_000)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--events", type=int, default=1_000, help="events per block")
+    parser.add_argument("--rounds", type=int, default=12)
     args = parser.parse_args()
 
     receiver = ReceiverProcess()
+    pin(1, receiver.proc.pid)
     db_dir = tempfile.mkdtemp(prefix="webhooks-bench-tracing-")
-    configurations = [("off", False), ("on, no-op", True), ("off again", False)]
-    results: dict[str, list[Result]] = {c: [] for c, _ in configurations}
+    spawn = multiprocessing.get_context("spawn")
+    runners: dict[str, Connection] = {}
+    results: dict[str, list[Block]] = {label: [] for label in CONFIGURATIONS}
+    processes = []
     try:
-        run(receiver.url, db_dir, "warm-up", min(args.events, 1000), False)
+        for number, label in enumerate(CONFIGURATIONS):
+            ours, theirs = spawn.Pipe()
+            database = f"sqlite:///{db_dir}/{number}.db"
+            traced = label.startswith("on")
+            process = spawn.Process(target=serve, args=(traced, database, receiver.url, theirs))
+            process.start()
+            processes.append(process)
+            runners[label] = ours
+        for orders in runners.values():  # warm-up
+            orders.send(min(args.events, 500))
+            orders.recv()
         for round_ in range(args.rounds):
-            for label, traced in configurations:
-                name = f"{label.replace(' ', '-').replace(',', '')}-{round_}"
-                results[label].append(run(receiver.url, db_dir, name, args.events, traced))
+            shift = round_ % len(CONFIGURATIONS)
+            for label in CONFIGURATIONS[shift:] + CONFIGURATIONS[:shift]:
+                runners[label].send(args.events)
+                results[label].append(runners[label].recv())
+        ends = {}
+        for label, orders in runners.items():
+            orders.send(None)
+            ends[label] = orders.recv()
     finally:
+        for process in processes:
+            process.join(30)
         receiver.close()
+    spans, direct = ends["on, no-op"]
 
-    print(f"{args.events} events, 1 endpoint, SQLite; medians of {args.rounds} rounds")
-    header = ("tracing", "send events/s", "deliveries/s", "send CPU µs", "deliver CPU µs", "spans")
-    print("{:<12} {:>14} {:>14} {:>12} {:>15} {:>7}".format(*header))
+    print(
+        f"{args.events} events a block, {args.rounds} rounds, 1 endpoint, SQLite;"
+        f" {spans} spans exported"
+    )
+    header = ("tracing", "send CPU µs", "deliver CPU µs", "total µs", "full GCs")
+    print("{:<12} {:>12} {:>15} {:>9} {:>9}".format(*header))
+    medians = {}
     for label, rows in results.items():
-        send, deliver, send_cpu, deliver_cpu = (
-            statistics.median(r[i] for r in rows) for i in range(4)
-        )
-        print(
-            f"{label:<12} {send:14.0f} {deliver:14.0f} {send_cpu:12.0f} {deliver_cpu:15.0f}"
-            f" {rows[-1][4]:7d}"
-        )
-    figures = ("send rate", "delivery rate", "send CPU", "delivery CPU")
-    on = [
-        [r[i] / ((a[i] + b[i]) / 2) - 1 for i in range(4)]
-        for r, a, b in zip(results["on, no-op"], results["off"], results["off again"], strict=True)
-    ]
-    noise = [
-        [abs(a[i] - b[i]) / ((a[i] + b[i]) / 2) for i in range(4)]
-        for a, b in zip(results["off"], results["off again"], strict=True)
-    ]
+        send, deliver = (statistics.median(r[i] for r in rows) for i in (0, 1))
+        total = statistics.median(r[0] + r[1] for r in rows)
+        medians[label] = total
+        print(f"{label:<12} {send:12.0f} {deliver:15.0f} {total:9.0f} {sum(r[2] for r in rows):9d}")
     print("tracing on vs off (median of the rounds' ratios; off and off again differ by):")
-    for i, figure in enumerate(figures):
-        change = statistics.median(r[i] for r in on)
-        spread = statistics.median(r[i] for r in noise)
-        print(f"  {figure:<14} {change:+7.1%}   ({spread:.1%})")
+    for name, pick in (
+        ("send", lambda r: r[0]),
+        ("delivery", lambda r: r[1]),
+        ("send+delivery", lambda r: r[0] + r[1]),
+    ):
+        off, on, again = ([pick(r) for r in results[label]] for label in CONFIGURATIONS)
+        change = statistics.median(
+            o / ((a + b) / 2) - 1 for o, a, b in zip(on, off, again, strict=True)
+        )
+        spread = statistics.median(
+            abs(a - b) / ((a + b) / 2) for a, b in zip(off, again, strict=True)
+        )
+        print(f"  {name:<14} {change:+7.1%}   ({spread:.1%})")
+    untraced = (medians["off"] + medians["off again"]) / 2
+    print(
+        f"spans of one event timed alone: {direct:.1f} µs,"
+        f" {direct / untraced:.1%} of an untraced event's {untraced:.0f} µs"
+    )
 
 
 if __name__ == "__main__":

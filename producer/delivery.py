@@ -76,22 +76,37 @@ async def deliver(ctx: Context, transport: Transport, job: Job, *, pool_key: str
         "webhooks.endpoint_id": job.endpoint_id,
         "webhooks.delivery_id": job.delivery_id,
         "webhooks.message_id": job.message_id,
-        "webhooks.tenant": job.tenant,
-        "webhooks.event_type": job.event_type,
         "webhooks.attempt": job.attempt_number,
         "webhooks.trigger": job.trigger,
     }
-    with tracing.attempt_span(parent=job.trace_context, url=job.url, attributes=attributes) as span:
-        # The attempt's own context, for a receiver that asked for it.
-        forwarded = tracing.carrier() if job.forward_traceparent else None
-        result = await _attempt(ctx, transport, job, pool_key, forwarded)
-        tracing.attempt_result(
-            span,
+    if not job.forward_traceparent:
+        # Nothing needs the span before the answer: it is made afterwards.
+        started = time.time_ns()
+        result = await _attempt(ctx, transport, job, pool_key, None)
+        tracing.record_attempt(
+            parent=job.trace_context,
+            url=job.url,
+            attributes=attributes,
+            start_time=started,
             outcome=result.decision.action,
             status_code=result.response.status_code,
             error=result.response.error,
         )
         return result
+    span = tracing.start_attempt(parent=job.trace_context, url=job.url, attributes=attributes)
+    try:
+        # The attempt's own context, for the receiver that asked for it.
+        result = await _attempt(ctx, transport, job, pool_key, tracing.carrier(span))
+    except BaseException:
+        span.end()  # cancelled: no outcome to record
+        raise
+    tracing.end_attempt(
+        span,
+        outcome=result.decision.action,
+        status_code=result.response.status_code,
+        error=result.response.error,
+    )
+    return result
 
 
 async def _attempt(

@@ -53,9 +53,11 @@ class Route:
         return self.proxy is None and self.tls is None
 
 
-def build_transport(route: Route, limits: httpx.Limits) -> httpx.AsyncBaseTransport:
-    """The httpx transport of one client following ``route``."""
-    context = route.tls.ssl_context() if route.tls is not None else httpx.create_ssl_context()
+def build_transport(
+    route: Route, limits: httpx.Limits, context: ssl.SSLContext
+) -> httpx.AsyncBaseTransport:
+    """The httpx transport of one client following ``route``, its TLS
+    context ``context`` (the route's client certificate, or default trust)."""
     if route.proxy is None:
         return httpx.AsyncHTTPTransport(verify=context, limits=limits)
     if not route.https:

@@ -154,7 +154,7 @@ def send_in(ctx: Context, s: Session, request: SendRequest) -> Message:
     if ctx.tracing is None:
         return _store(ctx, s, request, None)
     with ctx.tracing.send_span(request.event_type, request.tenant or DEFAULT_TENANT) as span:
-        message = _store(ctx, s, request, ctx.tracing.carrier())
+        message = _store(ctx, s, request, ctx.tracing.carrier(span))
         span.set_attributes(
             {"webhooks.message_id": message.id, "webhooks.deliveries": message.deliveries}
         )

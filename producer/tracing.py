@@ -14,6 +14,7 @@ span is its child, whichever process makes the attempt later.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from contextlib import AbstractContextManager, nullcontext
 from functools import lru_cache
@@ -100,42 +101,49 @@ class Tracing:
         self.tracer_provider = tracer_provider
         self._tracer = trace.get_tracer(INSTRUMENTATION_NAME, tracer_provider=tracer_provider)
 
-    def span(
-        self,
-        name: str,
-        attributes: Mapping[str, Any],
-        *,
-        parent: Mapping[str, str] | None = None,
-        client: bool = False,
-    ) -> CurrentSpan:
-        """A span (the current one inside the block) under the current span, or
-        under the stored trace context ``parent``; an exception escaping the
-        block is recorded on it."""
-        context = None
+    def span(self, name: str, attributes: Mapping[str, Any]) -> CurrentSpan:
+        """A span under the current one, itself the current span inside the
+        block; an exception escaping the block is recorded on it."""
+        # The SDK copies the attributes: the caller's mapping is not kept.
+        return CurrentSpan(self, self._tracer.start_span(name, attributes=attributes))
+
+    def _parent(self, parent: Mapping[str, str] | None) -> Context | None:
+        """The context a stored ``traceparent`` (and ``tracestate``) names."""
         # A stored context that is not a mapping (written around the library)
         # starts a trace of its own rather than failing the attempt.
-        if isinstance(parent, Mapping):
-            traceparent, tracestate = parent.get("traceparent"), parent.get("tracestate")
-            if isinstance(traceparent, str) and isinstance(tracestate, str | None):
-                context = self._parent_context(traceparent, tracestate)
-            else:
-                context = self._propagate.extract(parent)
-        kind = self._trace.SpanKind.CLIENT if client else self._trace.SpanKind.INTERNAL
-        # The SDK copies the attributes: the caller's mapping is not kept.
-        span = self._tracer.start_span(name, context=context, kind=kind, attributes=attributes)
-        return CurrentSpan(self, span)
+        if not isinstance(parent, Mapping):
+            return None
+        traceparent, tracestate = parent.get("traceparent"), parent.get("tracestate")
+        if not isinstance(traceparent, str):
+            return None
+        return self._parent_context(
+            traceparent, tracestate if isinstance(tracestate, str) else None
+        )
 
     def _extract(self, traceparent: str, tracestate: str | None) -> Context:
-        carrier = {"traceparent": traceparent}
-        if tracestate is not None:
-            carrier["tracestate"] = tracestate
-        return self._propagate.extract(carrier)
+        found = _TRACEPARENT.fullmatch(traceparent)
+        if found is None or tracestate is not None:
+            # The propagator's own rules for everything but the plain
+            # version-00 header this library writes.
+            carrier = {"traceparent": traceparent}
+            if tracestate is not None:
+                carrier["tracestate"] = tracestate
+            return self._propagate.extract(carrier)
+        trace_id, span_id, flags = (int(part, 16) for part in found.groups())
+        if not trace_id or not span_id:
+            return self._propagate.extract({})
+        trace = self._trace
+        context = trace.SpanContext(trace_id, span_id, True, trace.TraceFlags(flags))
+        return trace.set_span_in_context(trace.NonRecordingSpan(context))
 
-    def carrier(self) -> dict[str, str]:
-        """The W3C trace context of the current span, to store or forward."""
-        carrier: dict[str, str] = {}
-        self._propagate.inject(carrier)
-        return carrier
+    def carrier(self, span: Span | None = None) -> dict[str, str]:
+        """The W3C trace context of ``span`` (the current span when ``None``),
+        to store or forward."""
+        if span is None:
+            carrier: dict[str, str] = {}
+            self._propagate.inject(carrier)
+            return carrier
+        return _carrier(span.get_span_context())
 
     def send_span(self, event_type: str, tenant: str | None) -> CurrentSpan:
         """The span of one send (its deliveries are added once known)."""
@@ -144,36 +152,90 @@ class Tracing:
             {"webhooks.event_type": event_type, "webhooks.tenant": tenant or ""},
         )
 
-    def attempt_span(
+    def start_attempt(
+        self, *, parent: Mapping[str, str] | None, url: str, attributes: dict[str, Any]
+    ) -> Span:
+        """The span of one attempt, a child of its message's ``send`` span,
+        started now for an attempt whose receiver gets its trace context
+        (:meth:`carrier` with the span); end it with :meth:`end_attempt`.
+
+        Not made the current span: an attempt runs no code of the host's that
+        could add spans under it.
+        """
+        attributes["server.address"] = _host(url)
+        return self._tracer.start_span(
+            "webhooks.attempt",
+            context=self._parent(parent),
+            kind=self._trace.SpanKind.CLIENT,
+            attributes=attributes,
+        )
+
+    def end_attempt(
+        self, span: Span, *, outcome: str, status_code: int | None, error: str | None
+    ) -> None:
+        """Record what came of an attempt on its span, and end it."""
+        if span.is_recording():  # else sampled out: nothing would keep these
+            span.set_attributes(_outcome(outcome, status_code, error))
+            if outcome != "succeeded":
+                span.set_status(self._trace.Status(self._trace.StatusCode.ERROR, error or outcome))
+        span.end()
+
+    def record_attempt(
         self,
         *,
         parent: Mapping[str, str] | None,
         url: str,
-        attributes: Mapping[str, Any],
-    ) -> CurrentSpan:
-        """The span of one attempt, a child of its message's ``send`` span."""
-        return self.span(
-            "webhooks.attempt",
-            {"server.address": _host(url), **attributes},
-            parent=parent or {},
-            client=True,
-        )
-
-    def attempt_result(
-        self, span: Span, *, outcome: str, status_code: int | None, error: str | None
+        attributes: dict[str, Any],
+        start_time: int,
+        outcome: str,
+        status_code: int | None,
+        error: str | None,
     ) -> None:
-        """Record what came of an attempt on its span."""
-        if not span.is_recording():
-            return  # sampled out: nothing would keep these
-        attributes: dict[str, str | int] = {"webhooks.outcome": outcome}
-        if status_code:
-            attributes["http.response.status_code"] = status_code
-        if error:
-            attributes["error.type"] = error.partition(":")[0]
-            attributes["webhooks.error"] = error
-        span.set_attributes(attributes)
-        if outcome != "succeeded":
+        """The span of one attempt that began at ``start_time`` (ns since the
+        epoch) and just ended, made in one go: what :meth:`start_attempt` and
+        :meth:`end_attempt` make, for the many attempts whose trace context
+        travels nowhere."""
+        attributes["server.address"] = _host(url)
+        attributes.update(_outcome(outcome, status_code, error))
+        span = self._tracer.start_span(
+            "webhooks.attempt",
+            context=self._parent(parent),
+            kind=self._trace.SpanKind.CLIENT,
+            attributes=attributes,
+            start_time=start_time,
+        )
+        if outcome != "succeeded" and span.is_recording():
             span.set_status(self._trace.Status(self._trace.StatusCode.ERROR, error or outcome))
+        span.end()
+
+
+def _outcome(outcome: str, status_code: int | None, error: str | None) -> dict[str, str | int]:
+    """The attributes of what came of an attempt."""
+    attributes: dict[str, str | int] = {"webhooks.outcome": outcome}
+    if status_code:
+        attributes["http.response.status_code"] = status_code
+    if error:
+        attributes["error.type"] = error.partition(":")[0]
+        attributes["webhooks.error"] = error
+    return attributes
+
+
+_TRACEPARENT = re.compile(r"00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})")
+"""A ``traceparent`` header of version 00, as this library writes them."""
+
+
+def _carrier(context: Any) -> dict[str, str]:
+    """The ``traceparent`` (and ``tracestate``) headers of a span context, as
+    the W3C propagator writes them; nothing for an invalid context."""
+    if not context.is_valid:
+        return {}
+    carrier = {
+        "traceparent": f"00-{context.trace_id:032x}-{context.span_id:016x}"
+        f"-{context.trace_flags:02x}"
+    }
+    if context.trace_state:
+        carrier["tracestate"] = context.trace_state.to_header()
+    return carrier
 
 
 @lru_cache(maxsize=1024)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import ssl
 import time
 import zlib
 from collections import OrderedDict
@@ -131,6 +132,9 @@ class Transport:
         # Evicted clients still carrying a request; closed once it finishes.
         self._draining: set[_Pooled] = set()
         self._closing: set[asyncio.Task[None]] = set()
+        # Building a TLS context reads the whole CA bundle (tens of ms of
+        # CPU): clients share one per client certificate, not one each.
+        self._contexts: OrderedDict[ClientTLS | None, ssl.SSLContext] = OrderedDict()
 
     @property
     def client_count(self) -> int:
@@ -187,20 +191,31 @@ class Transport:
             transport=self._transport_for(key, route),
         )
 
-    def _transport_for(self, key: str, route: Route) -> httpx.AsyncBaseTransport | None:
+    def _transport_for(self, key: str, route: Route) -> httpx.AsyncBaseTransport:
         size = self.config.max_connections_per_client
         limits = httpx.Limits(max_connections=size, max_keepalive_connections=size)
         if self._factory is not None:
-            transport: httpx.AsyncBaseTransport | None = self._factory(key)
+            transport: httpx.AsyncBaseTransport = self._factory(key)
         elif not route.is_default:
-            transport = build_transport(route, limits)
+            transport = build_transport(route, limits, self._ssl(route.tls))
         else:
-            transport = None
+            transport = httpx.AsyncHTTPTransport(verify=self._ssl(None), limits=limits)
         if self._guard is None:
             return transport
-        if transport is None:
-            transport = httpx.AsyncHTTPTransport(limits=limits)
         return GuardedTransport(self._guard, transport)
+
+    def _ssl(self, tls: ClientTLS | None) -> ssl.SSLContext:
+        """The TLS context for a client certificate (``None``: default trust,
+        certifi's as httpx builds it), built once per configuration."""
+        context = self._contexts.get(tls)
+        if context is None:
+            context = tls.ssl_context() if tls is not None else httpx.create_ssl_context()
+            self._contexts[tls] = context
+            while len(self._contexts) > self.config.max_clients:
+                self._contexts.popitem(last=False)
+        else:
+            self._contexts.move_to_end(tls)
+        return context
 
     def _timeout(self, total: float) -> httpx.Timeout:
         return httpx.Timeout(total, connect=min(self.config.connect_timeout, total))

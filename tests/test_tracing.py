@@ -97,6 +97,8 @@ def test_a_failing_then_succeeding_delivery_gives_attempt_spans_with_their_outco
     assert second.attributes["webhooks.outcome"] == "succeeded"
     assert second.attributes["http.response.status_code"] == 200
     assert second.status.status_code is StatusCode.UNSET
+    # Made after the answer, each span still covers its own attempt.
+    assert send.end_time <= first.start_time < first.end_time <= second.start_time
 
 
 def test_an_attempt_without_an_answer_names_its_error(traced, exporter):
@@ -108,6 +110,66 @@ def test_an_attempt_without_an_answer_names_its_error(traced, exporter):
     assert "http.response.status_code" not in attempt.attributes
     assert attempt.attributes["error.type"]
     assert attempt.attributes["webhooks.error"].startswith(attempt.attributes["error.type"])
+
+
+TRACE_ID, SPAN_ID = 0x0AF7651916CD43DD8448EB211C80319C, 0xB7AD6B7169203331
+TRACEPARENT = f"00-{TRACE_ID:032x}-{SPAN_ID:016x}-01"
+
+
+@pytest.mark.parametrize(
+    ("stored", "parent"),
+    [
+        ({"traceparent": TRACEPARENT}, (TRACE_ID, SPAN_ID)),
+        ({"traceparent": TRACEPARENT, "tracestate": "vendor=1"}, (TRACE_ID, SPAN_ID)),
+        ({"traceparent": TRACEPARENT.upper()}, None),  # W3C: lowercase hex only
+        ({"traceparent": f"00-{0:032x}-{SPAN_ID:016x}-01"}, None),  # an invalid trace id
+        ({"traceparent": "garbage"}, None),
+        ({"traceparent": 7}, None),
+        ({"traceparent": TRACEPARENT, "tracestate": 7}, (TRACE_ID, SPAN_ID)),
+        (["not", "a", "mapping"], None),
+        (None, None),
+    ],
+)
+@pytest.mark.parametrize("forwarded", [False, True], ids=["made-after", "started-before"])
+def test_an_attempt_joins_the_stored_trace_context_or_starts_its_own(
+    exporter, stored, parent, forwarded
+):
+    """Whatever a message's stored context holds, the attempt gets a span:
+    a child of a valid ``traceparent`` (keeping its ``tracestate``), else the
+    root of a trace of its own."""
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    tracing = Tracing(provider)
+    attributes = {"webhooks.endpoint_id": "ep_1", "webhooks.attempt": 1}
+    outcome = {"outcome": "retry", "status_code": 503, "error": None}
+    url = "https://hooks.example/in"
+    if forwarded:
+        span = tracing.start_attempt(parent=stored, url=url, attributes=attributes)
+        carrier = tracing.carrier(span)
+        tracing.end_attempt(span, **outcome)
+    else:
+        tracing.record_attempt(
+            parent=stored, url=url, attributes=attributes, start_time=1_000, **outcome
+        )
+    [attempt] = spans(exporter, "webhooks.attempt")
+    if parent is None:
+        assert attempt.parent is None
+    else:
+        assert (attempt.parent.trace_id, attempt.parent.span_id) == parent
+        assert attempt.context.trace_id == TRACE_ID
+    if isinstance(stored, dict) and isinstance(stored.get("tracestate"), str):
+        assert attempt.context.trace_state.to_header() == stored["tracestate"]
+    assert attempt.attributes["server.address"] == "hooks.example"
+    assert attempt.attributes["webhooks.outcome"] == "retry"
+    assert attempt.attributes["http.response.status_code"] == 503
+    assert attempt.status.status_code is StatusCode.ERROR
+    if forwarded:
+        assert carrier["traceparent"] == (
+            f"00-{attempt.context.trace_id:032x}-{attempt.context.span_id:016x}"
+            f"-{attempt.context.trace_flags:02x}"
+        )
+    else:
+        assert attempt.start_time == 1_000
 
 
 def test_the_worker_traces_its_claims_and_records(traced, exporter, receiver):

@@ -426,6 +426,33 @@ def test_a_request_without_proxy_or_certificate_takes_the_plain_path(monkeypatch
     assert response.status_code == 200, response.error
 
 
+def test_clients_share_one_tls_context(monkeypatch):
+    """A TLS context reads the whole CA bundle: one is built for the default
+    trust however many clients (pool keys) the transport opens."""
+    import ssl
+
+    built: list[object] = []
+    real = ssl.create_default_context
+
+    def counting(*args: Any, **kwargs: Any) -> Any:
+        built.append(real(*args, **kwargs))
+        return built[-1]
+
+    monkeypatch.setattr(ssl, "create_default_context", counting)
+
+    async def go(base_url: str) -> list[int | None]:
+        transport = Transport()
+        try:
+            requests = (Request(base_url + "/", {}, b"", pool_key=f"ep#{i}") for i in range(5))
+            return [(await transport.send(r)).status_code for r in requests]
+        finally:
+            await transport.aclose()
+
+    with LocalServer(_ok) as base_url:
+        assert asyncio.run(go(base_url)) == [200] * 5
+    assert len(built) == 1
+
+
 async def _ok(scope: dict[str, Any], receive: Any, send_: Any) -> None:
     await send_({"type": "http.response.start", "status": 200, "headers": []})
     await send_({"type": "http.response.body", "body": b"ok"})
