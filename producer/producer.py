@@ -727,6 +727,10 @@ class Producer:
         """Pending deliveries due now on enabled endpoints."""
         return stats.queue_depth(self.context)
 
+    def check_database(self) -> None:
+        """Raise if the database does not answer a query (the health check)."""
+        stats.database_answers(self.context)
+
     # -- test sends ----------------------------------------------------------------------------
 
     async def atest_endpoint(

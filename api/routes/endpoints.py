@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Body, Response
+from starlette.concurrency import run_in_threadpool
 
 from api.dependencies import (
     Caller,
@@ -53,7 +54,7 @@ def create_endpoint(body: EndpointCreate, producer: ProducerDep, caller: Caller)
 
 
 @router.get("", responses=route_errors(), summary="List endpoints")
-def list_endpoints(
+async def list_endpoints(
     producer: ProducerDep,
     caller: Caller,
     tenant: TenantFilter = None,
@@ -64,8 +65,12 @@ def list_endpoints(
     """Endpoints, newest first. A tenant key lists only its own tenant's."""
     if not caller.sees_tenant(tenant):
         return PageOut[EndpointOut](data=[], next_cursor=None)
-    page = producer.list_endpoints(
-        tenant=caller.scope(tenant), status=status, limit=limit, cursor=cursor
+    page = await run_in_threadpool(
+        producer.list_endpoints,
+        tenant=caller.scope(tenant),
+        status=status,
+        limit=limit,
+        cursor=cursor,
     )
     return PageOut[EndpointOut].of(page, EndpointOut.of)
 
