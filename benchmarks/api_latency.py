@@ -13,9 +13,9 @@ request at a time:
   (the receiver notes when each ``webhook-id`` arrives).
 
 Prints p50 and p99 in milliseconds; then the ingestion rate: events/s
-``POST /v1/messages`` accepts from ``--clients`` concurrent keep-alive
-clients. Run: ``python benchmarks/api_latency.py [--requests 400] [--rate 50]
-[--clients 32] [--seconds 10] [--database URL]``.
+``POST /v1/messages`` accepts from each number of concurrent keep-alive
+clients in ``--clients``. Run: ``python benchmarks/api_latency.py
+[--requests 400] [--rate 50] [--clients 1,32] [--seconds 10] [--database URL]``.
 Everything stays on 127.0.0.1.
 """
 
@@ -130,63 +130,94 @@ def ingestion(base: str, key: str, clients: int, seconds: float) -> float:
     return sum(counts) / (time.perf_counter() - started)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--requests", type=int, default=400)
-    parser.add_argument("--rate", type=float, default=50.0, help="background events/s")
-    parser.add_argument("--database", help="a database URL (default: a new SQLite file)")
-    parser.add_argument("--clients", type=int, default=32, help="concurrent ingestion clients")
-    parser.add_argument("--seconds", type=float, default=10.0, help="ingestion run length")
-    args = parser.parse_args()
-
-    receiver = ReceiverProcess()
-    database = args.database or f"sqlite:///{tempfile.mkdtemp(prefix='webhooks-bench-api-')}/w.db"
-    try:
-        with service(database) as (base, key):
-            headers = {"authorization": f"Bearer {key}"}
-            with httpx.Client(base_url=base, headers=headers) as client:
-                client.post("/v1/endpoints", json={"url": receiver.url}).raise_for_status()
-                stop = threading.Event()
-                load = threading.Thread(
-                    target=background_sender, args=(base, key, args.rate, stop), daemon=True
+def measure(
+    receiver: ReceiverProcess,
+    database: str,
+    *,
+    requests: int,
+    rate: float,
+    clients: list[int],
+    seconds: float,
+) -> tuple[dict[str, list[float]], dict[int, float]]:
+    """Latencies (ms) by request, and events/s accepted by each number of
+    concurrent clients, from one ``webhooks serve`` on ``database``."""
+    with service(database) as (base, key):
+        headers = {"authorization": f"Bearer {key}"}
+        with httpx.Client(base_url=base, headers=headers) as client:
+            client.post("/v1/endpoints", json={"url": receiver.url}).raise_for_status()
+            stop = threading.Event()
+            load = threading.Thread(
+                target=background_sender, args=(base, key, rate, stop), daemon=True
+            )
+            load.start()
+            time.sleep(1)
+            results = {
+                "GET /v1/health": timed(lambda: client.get("/v1/health"), requests),
+                "GET /v1/endpoints": timed(lambda: client.get("/v1/endpoints"), requests),
+            }
+            receiver.reset()
+            started: dict[str, float] = {}
+            posts = []
+            for i in range(requests):
+                at_wall, at = time.time(), time.perf_counter()
+                response = client.post(
+                    "/v1/messages", json={"event_type": "invoice.paid", "data": {"i": i}}
                 )
-                load.start()
-                time.sleep(1)
-                results = {
-                    "GET /v1/health": timed(lambda: client.get("/v1/health"), args.requests),
-                    "GET /v1/endpoints": timed(lambda: client.get("/v1/endpoints"), args.requests),
-                }
-                receiver.reset()
-                started: dict[str, float] = {}
-                posts = []
-                for i in range(args.requests):
-                    at_wall, at = time.time(), time.perf_counter()
-                    response = client.post(
-                        "/v1/messages", json={"event_type": "invoice.paid", "data": {"i": i}}
-                    )
-                    posts.append((time.perf_counter() - at) * 1000)
-                    response.raise_for_status()
-                    started[response.json()["id"]] = at_wall
-                    time.sleep(1 / args.rate)
-                time.sleep(2)
-                stop.set()
-                load.join()
-            accepted = ingestion(base, key, args.clients, args.seconds)
+                posts.append((time.perf_counter() - at) * 1000)
+                response.raise_for_status()
+                started[response.json()["id"]] = at_wall
+                time.sleep(1 / rate)
+            time.sleep(2)
+            stop.set()
+            load.join()
         arrivals = receiver.stats()["arrivals"]
-    finally:
-        receiver.close()
+        accepted = {n: ingestion(base, key, n, seconds) for n in clients}
     receipts = [(arrivals[m] - t) * 1000 for m, t in started.items() if m in arrivals]
     if len(receipts) < len(started):
         print(f"warning: {len(started) - len(receipts)} events had not arrived")
     results["POST /v1/messages"] = posts
     results["POST to receipt"] = receipts
+    return results, accepted
+
+
+def report(
+    database: str, rate: float, results: dict[str, list[float]], accepted: dict[int, float]
+) -> None:
     kind = "SQLite" if database.startswith("sqlite") else "PostgreSQL"
-    print(f"{kind}, worker running, {args.rate:.0f} background events/s, ms")
+    print(f"{kind}, worker running, {rate:.0f} background events/s, ms")
     print(f"{'':<20} {'p50':>8} {'p99':>8}")
     for label, values in results.items():
         p50, p99 = percentiles(values)
         print(f"{label:<20} {p50:8.1f} {p99:8.1f}")
-    print(f"ingestion: {accepted:.0f} events/s accepted from {args.clients} concurrent clients")
+    for clients, rate_ in accepted.items():
+        print(f"ingestion: {rate_:.0f} events/s accepted from {clients} concurrent clients")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--requests", type=int, default=400)
+    parser.add_argument("--rate", type=float, default=50.0, help="background events/s")
+    parser.add_argument("--database", help="a database URL (default: a new SQLite file)")
+    parser.add_argument(
+        "--clients", default="1,32", help="concurrent ingestion clients, comma-separated"
+    )
+    parser.add_argument("--seconds", type=float, default=10.0, help="each ingestion run's length")
+    args = parser.parse_args()
+
+    receiver = ReceiverProcess()
+    database = args.database or f"sqlite:///{tempfile.mkdtemp(prefix='webhooks-bench-api-')}/w.db"
+    try:
+        results, accepted = measure(
+            receiver,
+            database,
+            requests=args.requests,
+            rate=args.rate,
+            clients=[int(n) for n in args.clients.split(",")],
+            seconds=args.seconds,
+        )
+    finally:
+        receiver.close()
+    report(database, args.rate, results, accepted)
 
 
 if __name__ == "__main__":

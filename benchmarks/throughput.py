@@ -10,11 +10,15 @@ Measured in one run, so the figures compare on the same machine:
     succeeded, at the raw runs' concurrency; and a fan-out case (events x
     endpoints);
 with the ratios that matter (aiohttp e2e / httpx e2e, aiohttp e2e / raw
-aiohttp), plus send()-to-receipt latency at a light steady load and the peak
-RSS of a worker process working through a large backlog.
+aiohttp), plus send()-to-receipt latency at a light steady load; then
+``webhooks serve`` on SQLite (``api_latency.py``): API latency with its worker
+busy, ``POST /v1/messages``-to-receipt latency, and the events/s the API
+accepts from 1 and from 32 concurrent clients; and the peak RSS of a worker
+process working through a large backlog.
 
 Run: ``python benchmarks/throughput.py [--events 20000] [--rss-backlog 100000]
-[--transports httpx,aiohttp]``. Everything stays on 127.0.0.1.
+[--transports httpx,aiohttp] [--api-requests 300]``. Everything stays on
+127.0.0.1.
 """
 
 from __future__ import annotations
@@ -276,6 +280,10 @@ def main() -> None:
     parser.add_argument("--latency-events", type=int, default=300)
     parser.add_argument("--rss-backlog", type=int, default=100_000)
     parser.add_argument(
+        "--api-requests", type=int, default=300, help="requests per API latency figure (0: none)"
+    )
+    parser.add_argument("--api-seconds", type=float, default=8.0, help="each ingestion run")
+    parser.add_argument(
         "--transports", default="httpx,aiohttp", help="comma-separated: httpx, aiohttp"
     )
     args = parser.parse_args()
@@ -288,6 +296,20 @@ def main() -> None:
         if args.latency_events:
             p50, p99 = latency(receiver, db_dir, args.latency_events, 0.02)
             print(f"latency send()->receipt at ~50 events/s: p50 {p50:.1f} ms, p99 {p99:.1f} ms")
+
+        if args.api_requests:
+            from api_latency import measure, report
+
+            database = f"sqlite:///{db_dir}/api.db"
+            results, accepted = measure(
+                receiver,
+                database,
+                requests=args.api_requests,
+                rate=50.0,
+                clients=[1, 32],
+                seconds=args.api_seconds,
+            )
+            report(database, 50.0, results, accepted)
 
         if args.rss_backlog:
             peak, elapsed, rss_rate = worker_rss(receiver.url, db_dir, args.rss_backlog)
