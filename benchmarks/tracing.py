@@ -111,11 +111,12 @@ def serve(traced: bool, database: str, url: str, orders: Connection) -> None:
         per_event = 1e6 / events
         cost = ((sent - started) * per_event, (done - sent) * per_event, gcs.count - collections)
         orders.send(cost)
+    exported = exporter.spans  # the blocks' spans, not those timed alone below
     direct = span_cost(tracing) if tracing is not None else 0.0
     if tracing is not None:
         tracing.tracer_provider.shutdown()
     producer.close()
-    orders.send((exporter.spans, direct))
+    orders.send((exported, direct))
 
 
 def span_cost(tracing: Tracing) -> float:
@@ -182,10 +183,11 @@ def main() -> None:
             process.join(30)
         receiver.close()
     spans, direct = ends["on, no-op"]
+    traced_events = min(args.events, 500) + args.rounds * args.events
 
     print(
         f"{args.events} events a block, {args.rounds} rounds, 1 endpoint, SQLite;"
-        f" {spans} spans exported"
+        f" {spans} spans exported, {spans / traced_events:.2f} an event"
     )
     header = ("tracing", "send CPU µs", "deliver CPU µs", "total µs", "full GCs")
     print("{:<12} {:>12} {:>15} {:>9} {:>9}".format(*header))

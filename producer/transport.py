@@ -115,14 +115,15 @@ class Transport:
 
     ``transport_factory`` builds the ``httpx`` transport of each new client
     from its pool key (tests plug in mocks, a network guard can plug in a
-    filtering transport). Call :meth:`aclose` when done.
+    filtering transport); ``None`` from it means the default transport for
+    that key. Call :meth:`aclose` when done.
     """
 
     def __init__(
         self,
         config: TransportConfig | None = None,
         *,
-        transport_factory: Callable[[str], httpx.AsyncBaseTransport] | None = None,
+        transport_factory: Callable[[str], httpx.AsyncBaseTransport | None] | None = None,
         guard: DestinationPolicy | None = None,
     ) -> None:
         self.config = config or TransportConfig()
@@ -194,8 +195,10 @@ class Transport:
     def _transport_for(self, key: str, route: Route) -> httpx.AsyncBaseTransport:
         size = self.config.max_connections_per_client
         limits = httpx.Limits(max_connections=size, max_keepalive_connections=size)
-        if self._factory is not None:
-            transport: httpx.AsyncBaseTransport = self._factory(key)
+        # A factory may answer None for a key: that client takes the default.
+        made = self._factory(key) if self._factory is not None else None
+        if made is not None:
+            transport: httpx.AsyncBaseTransport = made
         elif not route.is_default:
             transport = build_transport(route, limits, self._ssl(route.tls))
         else:
