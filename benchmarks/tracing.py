@@ -8,7 +8,10 @@ own and one endpoint on a local receiver (a process of its own too):
 - ``on, no-op``: tracing on, spans made by the OpenTelemetry SDK and handed
   to the batch processor ``webhooks worker`` sets up
   (:func:`producer.tracing.build_tracer_provider`), whose exporter drops
-  them: the cost of tracing itself, without any network;
+  them: the cost of tracing itself, without any network. With
+  ``--exporter none`` the provider has no span processor at all (what
+  ``OTEL_TRACES_EXPORTER=none`` gives the service): spans are made and
+  dropped as they end, none is held for a batch;
 - ``off again``: a second untraced producer. The spread between the two
   ``off`` figures is the noise of the machine, the yardstick for "costs
   nothing measurable".
@@ -25,7 +28,8 @@ mean of that round's two ``off`` blocks (the median of those ratios), and the
 direct cost of the spans of one event (a send span and an attempt span, timed
 alone) as a share of the CPU an untraced event takes.
 
-Run: ``python benchmarks/tracing.py [--events 1000] [--rounds 12]``.
+Run: ``python benchmarks/tracing.py [--events 1000] [--rounds 12]
+[--exporter no-op|none]``.
 Needs the ``otel`` extra. Everything stays on 127.0.0.1.
 """
 
@@ -88,14 +92,16 @@ def pin(cpu: int, pid: int = 0) -> None:
         os.sched_setaffinity(pid, {sorted(os.sched_getaffinity(0))[cpu]})
 
 
-def serve(traced: bool, database: str, url: str, orders: Connection) -> None:
+def serve(traced: bool, batched: bool, database: str, url: str, orders: Connection) -> None:
     """One configuration's process: runs a block for each number of events
     it is sent and answers what it cost; ``None`` ends it (answered with the
     number of spans exported, and with the spans of one event timed alone)."""
     pin(0)
     producer = Producer(database, auto_migrate=True, allowed_cidrs=LOCAL, otel=traced)
     exporter = DroppingExporter()
-    tracing = Tracing(build_tracer_provider([exporter])) if traced else None
+    tracing = None
+    if traced:
+        tracing = Tracing(build_tracer_provider([exporter] if batched else []))
     producer.context.tracing = tracing
     producer.create_endpoint(url)
     gcs = FullCollections()
@@ -148,6 +154,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=1_000, help="events per block")
     parser.add_argument("--rounds", type=int, default=12)
+    parser.add_argument(
+        "--exporter",
+        choices=("no-op", "none"),
+        default="no-op",
+        help="no-op: a dropping exporter behind the batch processor; none: no processor",
+    )
     args = parser.parse_args()
 
     receiver = ReceiverProcess()
@@ -162,7 +174,10 @@ def main() -> None:
             ours, theirs = spawn.Pipe()
             database = f"sqlite:///{db_dir}/{number}.db"
             traced = label.startswith("on")
-            process = spawn.Process(target=serve, args=(traced, database, receiver.url, theirs))
+            batched = args.exporter == "no-op"
+            process = spawn.Process(
+                target=serve, args=(traced, batched, database, receiver.url, theirs)
+            )
             process.start()
             processes.append(process)
             runners[label] = ours
@@ -187,7 +202,8 @@ def main() -> None:
 
     print(
         f"{args.events} events a block, {args.rounds} rounds, 1 endpoint, SQLite;"
-        f" {spans} spans exported, {spans / traced_events:.2f} an event"
+        f" on: {args.exporter} exporter, {spans} spans exported,"
+        f" {spans / traced_events:.2f} an event"
     )
     header = ("tracing", "send CPU µs", "deliver CPU µs", "total µs", "full GCs")
     print("{:<12} {:>12} {:>15} {:>9} {:>9}".format(*header))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import signal
+import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -16,7 +17,8 @@ import pytest
 from sqlalchemy import text
 
 from producer import Delivery, Producer
-from tests.helpers.processes import free_port, running
+from tests.helpers import processes
+from tests.helpers.processes import running_on_a_free_port
 from tests.helpers.receiver import Receiver
 from tests.helpers.waiting import wait_for_value
 
@@ -64,11 +66,17 @@ class Shop:
 @pytest.fixture
 def shop(database_url: str, receiver: Receiver) -> Iterator[Shop]:
     """examples/shop.py running on the test's database, and a receiver for its webhooks."""
-    port = free_port()
-    base_url = f"http://127.0.0.1:{port}"
-    args = [sys.executable, str(SHOP), "--port", str(port), "--allow-local"]
-    args += ["--database-url", database_url]
-    with running(args, ready_url=base_url + "/docs") as process:
+
+    def args_for(port: int) -> list[str]:
+        port_options = ["--port", str(port), "--allow-local"]
+        return [sys.executable, str(SHOP), *port_options, "--database-url", database_url]
+
+    # The interactive docs' page, not just any answer: another test's server
+    # could have taken the port first.
+    with running_on_a_free_port(args_for, ready_path="/docs", ready_text="swagger") as (
+        process,
+        base_url,
+    ):
         hooks = Producer(database_url)
         try:
             yield Shop(base_url, process, receiver, hooks)
@@ -121,3 +129,28 @@ def test_the_shop_stops_cleanly_on_ctrl_c(shop: Shop) -> None:
     shop.process.send_signal(signal.SIGINT)
 
     assert shop.process.wait(15) == 0
+
+
+def test_a_port_taken_before_the_shop_binds_it_means_another_port(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What keeps the fixture above from failing when another test process
+    takes the port it picked: the shop cannot bind, and starts on another."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        taken_port = taken.getsockname()[1]
+        picks = iter([taken_port])
+        real = processes.free_port
+        monkeypatch.setattr(processes, "free_port", lambda: next(picks, None) or real())
+
+        def args_for(port: int) -> list[str]:
+            options = ["--port", str(port), "--allow-local", "--database-url", database_url]
+            return [sys.executable, str(SHOP), *options]
+
+        with running_on_a_free_port(args_for, ready_path="/docs", ready_text="swagger") as (
+            _process,
+            base_url,
+        ):
+            assert base_url != f"http://127.0.0.1:{taken_port}"
+            assert httpx.get(base_url + "/docs").status_code == 200

@@ -8,7 +8,8 @@
 - :func:`read_banner`: the start-up banner ``webhooks serve`` prints.
 - :func:`start_worker`: a ``webhooks worker`` process on a database.
 - :func:`running`: any command (an example program) until the block ends,
-  once an HTTP URL it serves answers.
+  once an HTTP URL it serves answers; :func:`running_on_a_free_port` picks
+  the port and picks again when another process took it first.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from typing import IO
 
@@ -38,20 +39,27 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def _wait_for_http(url: str, proc: subprocess.Popen[str], timeout: float) -> None:
+def _wait_for_http(
+    url: str, proc: subprocess.Popen[str], timeout: float, ready_text: str | None
+) -> None:
     deadline = time.monotonic() + timeout
     while True:
         if proc.poll() is not None:
             output = proc.stdout.read() if proc.stdout else ""
-            raise AssertionError(f"{proc.args} exited with {proc.returncode}:\n{output}")
+            raise ProcessExited(f"{proc.args} exited with {proc.returncode}:\n{output}")
         try:
-            httpx.get(url, timeout=2)
-            return
+            answer = httpx.get(url, timeout=2)
+            if ready_text is None or ready_text in answer.text:
+                return
         except httpx.TransportError:
             pass
         if time.monotonic() > deadline:
             raise AssertionError(f"{proc.args} did not answer on {url}")
         time.sleep(0.1)
+
+
+class ProcessExited(AssertionError):
+    """The program ended before it answered; its output is in the message."""
 
 
 @contextmanager
@@ -61,8 +69,12 @@ def running(
     ready_url: str,
     env: Mapping[str, str] | None = None,
     timeout: float = 30,
+    ready_text: str | None = None,
 ) -> Iterator[subprocess.Popen[str]]:
-    """Run ``args`` until the block ends, once ``ready_url`` answers any HTTP status.
+    """Run ``args`` until the block ends, once ``ready_url`` answers any HTTP
+    status (with ``ready_text`` in its body, if given: the answer is then
+    known to come from this program, not from another test's server that took
+    the port meanwhile).
 
     The process gets SIGINT at the end (as Ctrl-C would), then SIGKILL if it
     has not stopped within 15 s. Its stdout and stderr go to one pipe, read
@@ -76,7 +88,7 @@ def running(
         text=True,
     )
     try:
-        _wait_for_http(ready_url, proc, timeout)
+        _wait_for_http(ready_url, proc, timeout, ready_text)
         yield proc
     finally:
         if proc.poll() is None:
@@ -209,3 +221,26 @@ def _health(base: str) -> Callable[[], int | None]:
             return None
 
     return fetch
+
+
+@contextmanager
+def running_on_a_free_port(
+    args_for: Callable[[int], list[str]], *, ready_path: str, ready_text: str, tries: int = 3
+) -> Iterator[tuple[subprocess.Popen[str], str]]:
+    """:func:`running` for a program told its port by ``args_for(port)``; yields
+    the process and its base URL. A port taken between :func:`free_port` and
+    the program's bind (by another test process) means another port."""
+    for attempt in range(tries):
+        port = free_port()
+        base_url = f"http://127.0.0.1:{port}"
+        with ExitStack() as stack:
+            try:
+                process = stack.enter_context(
+                    running(args_for(port), ready_url=base_url + ready_path, ready_text=ready_text)
+                )
+            except ProcessExited as exited:
+                if "address already in use" not in str(exited).lower() or attempt == tries - 1:
+                    raise
+                continue
+            yield process, base_url
+            return
