@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import base64
 import ssl
+from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -29,7 +30,7 @@ import httpx
 
 from producer.credentials import ClientTLS
 
-__all__ = ["MAX_CONNECT_ANSWER", "Route", "TunnelBackend", "build_transport"]
+__all__ = ["MAX_CONNECT_ANSWER", "Route", "TlsContexts", "TunnelBackend", "build_transport"]
 
 MAX_CONNECT_ANSWER = 16 * 1024
 """The most a proxy's answer to ``CONNECT`` may take before its blank line."""
@@ -51,6 +52,28 @@ class Route:
     def is_default(self) -> bool:
         """No proxy and no client certificate: the plain httpx transport."""
         return self.proxy is None and self.tls is None
+
+
+class TlsContexts:
+    """TLS contexts by client certificate (``None``: default trust, certifi's
+    as httpx builds it), each built once; the ``limit`` most recently used
+    are kept. Building one reads the whole CA bundle (tens of ms of CPU), so
+    clients and connections share them rather than make one each."""
+
+    def __init__(self, limit: int) -> None:
+        self._limit = limit
+        self._contexts: OrderedDict[ClientTLS | None, ssl.SSLContext] = OrderedDict()
+
+    def get(self, tls: ClientTLS | None) -> ssl.SSLContext:
+        context = self._contexts.get(tls)
+        if context is None:
+            context = tls.ssl_context() if tls is not None else httpx.create_ssl_context()
+            self._contexts[tls] = context
+            while len(self._contexts) > self._limit:
+                self._contexts.popitem(last=False)
+        else:
+            self._contexts.move_to_end(tls)
+        return context
 
 
 def build_transport(

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import ssl
 import time
 import zlib
 from collections import OrderedDict
@@ -25,7 +24,7 @@ import httpx
 
 from producer.credentials import ClientTLS
 from producer.destinations import BlockedDestination, DestinationPolicy, GuardedTransport
-from producer.egress import Route, build_transport
+from producer.egress import Route, TlsContexts, build_transport
 from producer.errors import describe, internal_error
 
 __all__ = ["Request", "Response", "Transport", "TransportConfig", "failure"]
@@ -133,9 +132,7 @@ class Transport:
         # Evicted clients still carrying a request; closed once it finishes.
         self._draining: set[_Pooled] = set()
         self._closing: set[asyncio.Task[None]] = set()
-        # Building a TLS context reads the whole CA bundle (tens of ms of
-        # CPU): clients share one per client certificate, not one each.
-        self._contexts: OrderedDict[ClientTLS | None, ssl.SSLContext] = OrderedDict()
+        self._contexts = TlsContexts(self.config.max_clients)
 
     @property
     def client_count(self) -> int:
@@ -200,25 +197,12 @@ class Transport:
         if made is not None:
             transport: httpx.AsyncBaseTransport = made
         elif not route.is_default:
-            transport = build_transport(route, limits, self._ssl(route.tls))
+            transport = build_transport(route, limits, self._contexts.get(route.tls))
         else:
-            transport = httpx.AsyncHTTPTransport(verify=self._ssl(None), limits=limits)
+            transport = httpx.AsyncHTTPTransport(verify=self._contexts.get(None), limits=limits)
         if self._guard is None:
             return transport
         return GuardedTransport(self._guard, transport)
-
-    def _ssl(self, tls: ClientTLS | None) -> ssl.SSLContext:
-        """The TLS context for a client certificate (``None``: default trust,
-        certifi's as httpx builds it), built once per configuration."""
-        context = self._contexts.get(tls)
-        if context is None:
-            context = tls.ssl_context() if tls is not None else httpx.create_ssl_context()
-            self._contexts[tls] = context
-            while len(self._contexts) > self.config.max_clients:
-                self._contexts.popitem(last=False)
-        else:
-            self._contexts.move_to_end(tls)
-        return context
 
     def _timeout(self, total: float) -> httpx.Timeout:
         return httpx.Timeout(total, connect=min(self.config.connect_timeout, total))

@@ -36,7 +36,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
-import ssl
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -45,8 +44,8 @@ from typing import Any
 import httpx
 import idna
 
-from producer.credentials import ClientTLS
 from producer.destinations import BlockedDestination, DestinationPolicy, ip_literal
+from producer.egress import TlsContexts
 from producer.errors import WebhooksError, describe, internal_error
 from producer.transport import Request, Response, TransportConfig, _BoundedBody, failure
 
@@ -147,7 +146,7 @@ class AiohttpTransport:
         self._pools: OrderedDict[str, _Pool] = OrderedDict()
         self._direct: aiohttp.ClientSession | None = None
         self._proxied: aiohttp.ClientSession | None = None
-        self._contexts: OrderedDict[ClientTLS | None, ssl.SSLContext] = OrderedDict()
+        self._contexts = TlsContexts(self.config.max_clients)
         self._timeouts: dict[float, aiohttp.ClientTimeout] = {}
         # Hosts that need no check per request: names (the connector checks
         # them) and allowed IP literals (their verdict cannot change).
@@ -204,7 +203,7 @@ class AiohttpTransport:
             allow_redirects=False,
             timeout=self._timeout(total),
             proxy=target.proxy,
-            ssl=self._ssl(request) if target.url.scheme == "https" else True,
+            ssl=self._contexts.get(request.tls) if target.url.scheme == "https" else True,
             server_hostname=target.server_hostname,
         ) as response:
             limit = (
@@ -329,20 +328,6 @@ class AiohttpTransport:
             connect = min(self.config.connect_timeout, total)
             timeout = self._timeouts[total] = aiohttp.ClientTimeout(total=None, connect=connect)
         return timeout
-
-    def _ssl(self, request: Request) -> ssl.SSLContext:
-        """The TLS context of a request: the endpoint's client certificate and
-        CA, else httpx's default trust (certifi), built once per configuration."""
-        key = request.tls
-        context = self._contexts.get(key)
-        if context is None:
-            context = key.ssl_context() if key is not None else httpx.create_ssl_context()
-            self._contexts[key] = context
-            while len(self._contexts) > self.config.max_clients:
-                self._contexts.popitem(last=False)
-        else:
-            self._contexts.move_to_end(key)
-        return context
 
     def _checkout(self, key: str) -> _Pool:
         pool = self._pools.get(key)
