@@ -111,6 +111,8 @@ class Worker:
         # records never wait on each other's locks (SQLite has one writer).
         self._db_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="webhooks-db")
         self._inline_db = ctx.engine.dialect.name == "sqlite"
+        # Whether the last claim left no due delivery behind (see _claim).
+        self._drained = False
         self.delivered = 0
 
     # -- public ------------------------------------------------------------------
@@ -221,7 +223,7 @@ class Worker:
                 with batch_span(
                     self.ctx.tracing, "webhooks.claim", {"webhooks.requested": requested}
                 ) as span:
-                    claimed, caps = await self._db(
+                    claimed, caps, self._drained = await self._db(
                         self._claim, requested, self._local_busy(), self._local_tenants()
                     )
                     if span is not None:
@@ -271,7 +273,7 @@ class Worker:
 
     def _claim(
         self, limit: int, local: dict[str, int], tenants: Counter[str]
-    ) -> tuple[list[Job], dict[str, int]]:
+    ) -> tuple[list[Job], dict[str, int], bool]:
         """Lease due deliveries, a few rounds of each endpoint's in-flight cap
         and of each tenant's share of the slots.
 
@@ -280,6 +282,11 @@ class Worker:
         how long a leased delivery can wait in memory. A tenant's deliveries
         are not leased past what its share can send soon, so a tenant whose
         endpoints hang cannot fill the worker with work it cannot start.
+
+        Also says whether the claim took every due delivery it could see (none
+        left for a cap, a share, FIFO order or the batch size): then a slot
+        coming free has nothing to claim, and only a send, a notification or
+        the poll brings new work.
         """
         store, queue = self.ctx.store, self.ctx.queue
         now = self.ctx.clock()
@@ -293,13 +300,15 @@ class Worker:
                 e for e, n in local.items() if n >= self._prefetch(self._cap(*limits.get(e, _GONE)))
             ]
             tenant_budget = PREFETCH_ROUNDS * self._tenant_slots
+            spent = [t for t, n in tenants.items() if n >= tenant_budget]
             rows = queue.due_candidates(
                 s,
                 now=now,
                 limit=limit,
                 exclude_endpoints=[*others, *full],
-                exclude_tenants=[t for t, n in tenants.items() if n >= tenant_budget],
+                exclude_tenants=spent,
             )
+            drained = len(rows) < limit and not full and not spent
             if rows and queue.row_locks:
                 # Two workers may both have seen an endpoint as free: lock the
                 # endpoint rows (skipping ones another claim holds) and look
@@ -314,11 +323,12 @@ class Worker:
             caps: dict[str, int] = {}
             for row in rows:
                 cap = self._cap(row.max_in_flight, row.ordering, row.consecutive_failures)
-                if busy[row.endpoint_id] >= self._prefetch(cap):
-                    continue
-                if tenant_busy[row.tenant] >= tenant_budget:
-                    continue
-                if row.ordering == "fifo" and heads.get(row.endpoint_id) != row.id:
+                if (
+                    busy[row.endpoint_id] >= self._prefetch(cap)
+                    or tenant_busy[row.tenant] >= tenant_budget
+                    or (row.ordering == "fifo" and heads.get(row.endpoint_id) != row.id)
+                ):
+                    drained = False  # left for when a slot or the line frees
                     continue
                 busy[row.endpoint_id] += 1
                 tenant_busy[row.tenant] += 1
@@ -338,7 +348,7 @@ class Worker:
             jobs = queue.jobs(
                 s, chosen, partial(live_secrets, self.ctx, now), self.ctx.secret_box.open
             )
-            return jobs, caps
+            return jobs, caps, drained
 
     @staticmethod
     def _prefetch(cap: int) -> int:
@@ -383,7 +393,9 @@ class Worker:
         if not self._in_flight[slot.endpoint_id]:
             del self._in_flight[slot.endpoint_id]
         self._dispatch()
-        if len(self._queues.get(slot.endpoint_id, ())) < self._caps.get(slot.endpoint_id, 1):
+        if not self._drained and len(self._queues.get(slot.endpoint_id, ())) < self._caps.get(
+            slot.endpoint_id, 1
+        ):
             self._signal.set()  # this endpoint's queue runs low: claim more
         if not task.cancelled() and task.exception() is not None:
             log.error("delivery task failed", exc_info=task.exception())
@@ -448,7 +460,9 @@ class Worker:
                 await self._record_alone(result)
         self.delivered += len(batch)
         if any(self._caps.get(r.job.endpoint_id) == 1 for r in batch):
-            self._signal.set()  # the next one in line can be claimed now
+            # The next one in line can be claimed now (also a retry due at
+            # once, which no claim could have seen before this record).
+            self._signal.set()
 
     async def _record_alone(self, result: DeliveryResult) -> None:
         """Record one result whose batch failed. Should the result itself be
