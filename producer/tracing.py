@@ -136,14 +136,20 @@ class Tracing:
         context = trace.SpanContext(trace_id, span_id, True, trace.TraceFlags(flags))
         return trace.set_span_in_context(trace.NonRecordingSpan(context))
 
-    def carrier(self, span: Span | None = None) -> dict[str, str]:
-        """The W3C trace context of ``span`` (the current span when ``None``),
-        to store or forward."""
-        if span is None:
-            carrier: dict[str, str] = {}
-            self._propagate.inject(carrier)
-            return carrier
-        return _carrier(span.get_span_context())
+    def carrier(self, span: Span) -> dict[str, str]:
+        """The W3C trace context of ``span``, to store or forward: the
+        ``traceparent`` (and ``tracestate``) headers as the W3C propagator
+        writes them; nothing for an invalid context."""
+        context = span.get_span_context()
+        if not context.is_valid:
+            return {}
+        carrier = {
+            "traceparent": f"00-{context.trace_id:032x}-{context.span_id:016x}"
+            f"-{context.trace_flags:02x}"
+        }
+        if context.trace_state:
+            carrier["tracestate"] = context.trace_state.to_header()
+        return carrier
 
     def send_span(self, event_type: str, tenant: str | None) -> CurrentSpan:
         """The span of one send (its deliveries are added once known)."""
@@ -162,13 +168,7 @@ class Tracing:
         Not made the current span: an attempt runs no code of the host's that
         could add spans under it.
         """
-        attributes["server.address"] = _host(url)
-        return self._tracer.start_span(
-            "webhooks.attempt",
-            context=self._parent(parent),
-            kind=self._trace.SpanKind.CLIENT,
-            attributes=attributes,
-        )
+        return self._attempt_span(parent, url, attributes, None)
 
     def end_attempt(
         self, span: Span, *, outcome: str, status_code: int | None, error: str | None
@@ -176,8 +176,7 @@ class Tracing:
         """Record what came of an attempt on its span, and end it."""
         if span.is_recording():  # else sampled out: nothing would keep these
             span.set_attributes(_outcome(outcome, status_code, error))
-            if outcome != "succeeded":
-                span.set_status(self._trace.Status(self._trace.StatusCode.ERROR, error or outcome))
+            self._judge(span, outcome, error)
         span.end()
 
     def record_attempt(
@@ -195,18 +194,32 @@ class Tracing:
         epoch) and just ended, made in one go: what :meth:`start_attempt` and
         :meth:`end_attempt` make, for the many attempts whose trace context
         travels nowhere."""
-        attributes["server.address"] = _host(url)
         attributes.update(_outcome(outcome, status_code, error))
-        span = self._tracer.start_span(
+        span = self._attempt_span(parent, url, attributes, start_time)
+        if span.is_recording():
+            self._judge(span, outcome, error)
+        span.end()
+
+    def _attempt_span(
+        self,
+        parent: Mapping[str, str] | None,
+        url: str,
+        attributes: dict[str, Any],
+        start_time: int | None,
+    ) -> Span:
+        attributes["server.address"] = _host(url)
+        return self._tracer.start_span(
             "webhooks.attempt",
             context=self._parent(parent),
             kind=self._trace.SpanKind.CLIENT,
             attributes=attributes,
             start_time=start_time,
         )
-        if outcome != "succeeded" and span.is_recording():
+
+    def _judge(self, span: Span, outcome: str, error: str | None) -> None:
+        """An attempt that did not succeed is an error span."""
+        if outcome != "succeeded":
             span.set_status(self._trace.Status(self._trace.StatusCode.ERROR, error or outcome))
-        span.end()
 
 
 def _outcome(outcome: str, status_code: int | None, error: str | None) -> dict[str, str | int]:
@@ -222,20 +235,6 @@ def _outcome(outcome: str, status_code: int | None, error: str | None) -> dict[s
 
 _TRACEPARENT = re.compile(r"00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})")
 """A ``traceparent`` header of version 00, as this library writes them."""
-
-
-def _carrier(context: Any) -> dict[str, str]:
-    """The ``traceparent`` (and ``tracestate``) headers of a span context, as
-    the W3C propagator writes them; nothing for an invalid context."""
-    if not context.is_valid:
-        return {}
-    carrier = {
-        "traceparent": f"00-{context.trace_id:032x}-{context.span_id:016x}"
-        f"-{context.trace_flags:02x}"
-    }
-    if context.trace_state:
-        carrier["tracestate"] = context.trace_state.to_header()
-    return carrier
 
 
 @lru_cache(maxsize=1024)

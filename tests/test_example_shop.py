@@ -8,6 +8,7 @@ import socket
 import subprocess
 import sys
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -63,20 +64,24 @@ class Shop:
         )
 
 
+@contextmanager
+def running_shop(database_url: str) -> Iterator[tuple[subprocess.Popen[str], str]]:
+    """examples/shop.py on ``database_url``: its process and base URL, once
+    its interactive docs answer (not just any answer: another test's server
+    could have taken the port first, which means another port)."""
+
+    def args_for(port: int) -> list[str]:
+        options = ["--port", str(port), "--allow-local", "--database-url", database_url]
+        return [sys.executable, str(SHOP), *options]
+
+    with running_on_a_free_port(args_for, ready_path="/docs", ready_text="swagger") as started:
+        yield started
+
+
 @pytest.fixture
 def shop(database_url: str, receiver: Receiver) -> Iterator[Shop]:
     """examples/shop.py running on the test's database, and a receiver for its webhooks."""
-
-    def args_for(port: int) -> list[str]:
-        port_options = ["--port", str(port), "--allow-local"]
-        return [sys.executable, str(SHOP), *port_options, "--database-url", database_url]
-
-    # The interactive docs' page, not just any answer: another test's server
-    # could have taken the port first.
-    with running_on_a_free_port(args_for, ready_path="/docs", ready_text="swagger") as (
-        process,
-        base_url,
-    ):
+    with running_shop(database_url) as (process, base_url):
         hooks = Producer(database_url)
         try:
             yield Shop(base_url, process, receiver, hooks)
@@ -144,13 +149,6 @@ def test_a_port_taken_before_the_shop_binds_it_means_another_port(
         real = processes.free_port
         monkeypatch.setattr(processes, "free_port", lambda: next(picks, None) or real())
 
-        def args_for(port: int) -> list[str]:
-            options = ["--port", str(port), "--allow-local", "--database-url", database_url]
-            return [sys.executable, str(SHOP), *options]
-
-        with running_on_a_free_port(args_for, ready_path="/docs", ready_text="swagger") as (
-            _process,
-            base_url,
-        ):
+        with running_shop(database_url) as (_process, base_url):
             assert base_url != f"http://127.0.0.1:{taken_port}"
             assert httpx.get(base_url + "/docs").status_code == 200
