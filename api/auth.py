@@ -13,6 +13,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from api.blocking import quick_read
 from api.errors import ApiError
 from producer.producer import Producer
 
@@ -46,17 +47,19 @@ class Principal:
         return self.tenant is None or requested is None or requested == self.tenant
 
 
-def api_key_principal(
+async def api_key_principal(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
-    """Resolve ``Authorization: Bearer <key>`` against the producer's API keys."""
+    """Resolve ``Authorization: Bearer <key>`` against the producer's API keys
+    (a key used a moment ago is remembered: no database read, no thread)."""
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise ApiError(
             401, "an API key is required: Authorization: Bearer <key>", headers=_CHALLENGE
         )
     producer: Producer = request.app.state.producer
-    key = producer.authenticate(credentials.credentials)
+    plain = credentials.credentials
+    key = producer.remembered_key(plain) or await quick_read(producer, producer.authenticate, plain)
     if key is None:
         raise ApiError(401, "the API key is not valid", headers=_CHALLENGE)
     return Principal(tenant=key.tenant)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import threading
 
 from producer.context import Context
 from producer.errors import InvalidStateError
@@ -12,10 +13,13 @@ from producer.models import ApiKeyRow
 from producer.types import ApiKey, snapshot
 from producer.validation import validate_tenant
 
-__all__ = ["authenticate", "create", "has_admin_key", "list_live", "revoke"]
+__all__ = ["authenticate", "create", "has_admin_key", "list_live", "remembered", "revoke"]
 
 PREFIX = "whk_"
 MAX_KEY_LENGTH = 256
+
+_live_keys_lock = threading.Lock()
+"""Guards every context's ``live_keys`` (the cache is not thread-safe)."""
 
 
 def create(ctx: Context, *, tenant: str | None, name: str) -> tuple[ApiKey, str]:
@@ -37,12 +41,34 @@ def create(ctx: Context, *, tenant: str | None, name: str) -> tuple[ApiKey, str]
 
 
 def authenticate(ctx: Context, plain: str) -> ApiKey | None:
-    """The live key whose plain text is ``plain``, or None."""
+    """The live key whose plain text is ``plain``, or None.
+
+    A key found live is remembered for ``KEY_CACHE_SECONDS`` (see
+    :mod:`producer.context`); an unknown key is looked up every time.
+    """
+    key = remembered(ctx, plain)
+    if key is not None or not plain or len(plain) > MAX_KEY_LENGTH:
+        return key
+    key_hash = _hash(plain)
+    with ctx.store.reading() as s:
+        row = ctx.store.api_key_by_hash(s, key_hash)
+        if row is None:
+            return None
+        key = _api_key_of(row)
+    with _live_keys_lock:
+        ctx.live_keys[key_hash] = key
+    return key
+
+
+def remembered(ctx: Context, plain: str) -> ApiKey | None:
+    """The key ``plain`` if this process found it live a moment ago, without
+    touching the database; None means "look it up", not "invalid"."""
     if not plain or len(plain) > MAX_KEY_LENGTH:
         return None
-    with ctx.store.reading() as s:
-        row = ctx.store.api_key_by_hash(s, _hash(plain))
-        return _api_key_of(row) if row is not None else None
+    key_hash = _hash(plain)
+    with _live_keys_lock:
+        key: ApiKey | None = ctx.live_keys.get(key_hash)
+    return key
 
 
 def has_admin_key(ctx: Context) -> bool:
@@ -64,7 +90,10 @@ def revoke(ctx: Context, key_id: str) -> ApiKey:
         if row.revoked_at is not None:
             raise InvalidStateError(f"api key {key_id} is already revoked")
         row.revoked_at = ctx.clock()
-        return _api_key_of(row)
+        key = _api_key_of(row)
+    with _live_keys_lock:
+        ctx.live_keys.pop(row.key_hash, None)
+    return key
 
 
 def _hash(plain: str) -> str:

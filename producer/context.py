@@ -9,15 +9,17 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, cast
 
+from cachetools import TTLCache
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from producer.destinations import DestinationPolicy
 from producer.doorbell import Doorbell, doorbell_for
+from producer.group_commit import GroupCommit
 from producer.health import HealthRules
 from producer.hooks import Hooks
 from producer.payloads import ConverterRegistry
@@ -28,9 +30,14 @@ from producer.store import Store
 from producer.tracing import Tracing
 from producer.transport import Transport, TransportConfig
 
-__all__ = ["Clock", "Context", "utcnow"]
+__all__ = ["KEY_CACHE_SECONDS", "Clock", "Context", "utcnow"]
 
 Clock = Callable[[], datetime]
+
+KEY_CACHE_SECONDS = 2.0
+"""How long a process trusts an API key it found live without reading it
+again: a key revoked by another process stops working within this time (one
+revoked in this process stops at once)."""
 
 
 def utcnow() -> datetime:
@@ -60,6 +67,13 @@ class Context:
     """The spans of sends, attempts and worker batches; None when tracing is off."""
     doorbell: Doorbell | None = None
     """Wakes the workers of other processes on the same SQLite file."""
+    sends: GroupCommit[Any, Any] = field(default_factory=GroupCommit)
+    """Concurrent ``send`` calls of this process, committed together."""
+    live_keys: TTLCache[str, Any] = field(
+        default_factory=lambda: TTLCache(maxsize=1024, ttl=KEY_CACHE_SECONDS)
+    )
+    """API keys found live in the last :data:`KEY_CACHE_SECONDS`, by hash
+    (``producer.api_keys``): an API request then reads no key from the database."""
 
     @classmethod
     def build(cls, settings: Settings, engine: Engine, clock: Clock | None = None) -> Context:

@@ -727,6 +727,12 @@ class Producer:
         """Pending deliveries due now on enabled endpoints."""
         return stats.queue_depth(self.context)
 
+    @property
+    def local_database(self) -> bool:
+        """Whether the database is a local file (SQLite): a short read there
+        costs less than handing it to a thread, and never waits for a writer."""
+        return self.engine.dialect.name == "sqlite"
+
     def check_database(self) -> None:
         """Raise if the database does not answer a query (the health check)."""
         stats.database_answers(self.context)
@@ -827,8 +833,15 @@ class Producer:
         return api_keys.create(self.context, tenant=tenant, name=name)
 
     def authenticate(self, plain: str) -> ApiKey | None:
-        """The API key matching ``plain``, or None."""
+        """The API key matching ``plain``, or None. A key found live is
+        trusted for ``KEY_CACHE_SECONDS`` without reading it again; one
+        revoked through this producer stops at once."""
         return api_keys.authenticate(self.context, plain)
+
+    def remembered_key(self, plain: str) -> ApiKey | None:
+        """The API key ``plain`` if :meth:`authenticate` found it live a
+        moment ago, without reading the database (None: not remembered)."""
+        return api_keys.remembered(self.context, plain)
 
     def has_admin_key(self) -> bool:
         """Whether at least one live admin key exists."""

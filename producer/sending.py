@@ -51,6 +51,7 @@ __all__ = [
     "render",
     "schemas_of",
     "send",
+    "send_batch",
     "send_in",
 ]
 
@@ -124,13 +125,38 @@ class SendRequest:
 
 def send(ctx: Context, requests: Sequence[SendRequest], session: Session | None) -> list[Message]:
     """Send events in one transaction, all or none: in the caller's ``session``
-    (workers wake when it commits) or in a transaction of our own."""
+    (workers wake when it commits) or in a transaction of our own.
+
+    One event without a session is group-committed: concurrent callers of
+    this process share a transaction (see :func:`send_batch`).
+    """
     if session is None:
+        if len(requests) == 1:
+            return [ctx.sends.submit(requests[0], lambda batch: send_batch(ctx, batch))]
         with ctx.waking_transaction() as s:
             return [send_in(ctx, s, r) for r in requests]
     messages = [send_in(ctx, session, r) for r in requests]
     _wake_after_commit(ctx, session)
     return messages
+
+
+def send_batch(ctx: Context, requests: list[SendRequest]) -> list[Message | BaseException]:
+    """The events of concurrent callers in one transaction of our own, each
+    independent of the others: an event that fails (bad input, an idempotency
+    conflict, a statement the database refused) is rolled back to its
+    savepoint and fails its own caller only. When the commit fails, every
+    caller of the batch fails with it: nothing of the batch was kept."""
+    with ctx.waking_transaction() as s:
+        if len(requests) == 1:  # nothing to isolate it from: no savepoint
+            return [send_in(ctx, s, requests[0])]
+        outcomes: list[Message | BaseException] = []
+        for request in requests:
+            try:
+                with s.begin_nested():
+                    outcomes.append(send_in(ctx, s, request))
+            except Exception as exc:
+                outcomes.append(exc)
+        return outcomes
 
 
 async def asend(ctx: Context, request: SendRequest, session: AsyncSession | None) -> Message:

@@ -5,9 +5,13 @@ from __future__ import annotations
 from typing import Annotated
 
 import pytest
+from cachetools import TTLCache
 from fastapi import Depends, Header, HTTPException
+from sqlalchemy import event
 
 from api import Principal
+from producer import Producer
+from producer.context import KEY_CACHE_SECONDS
 from tests.helpers.api import Api, assert_error, create_endpoint, send
 
 ROUTES = [
@@ -40,6 +44,59 @@ ROUTES = [
 
 
 # -- keys ------------------------------------------------------------------------
+
+
+def _key_reads(producer) -> list[str]:
+    """Records each statement that reads the API key table."""
+    reads: list[str] = []
+
+    def seen(_conn, _cursor, statement, *_args) -> None:
+        if "FROM webhook_api_keys" in statement:
+            reads.append(statement)
+
+    event.listen(producer.engine, "before_cursor_execute", seen)
+    return reads
+
+
+def test_a_key_used_a_moment_ago_is_not_read_again(api, producer):
+    reads = _key_reads(producer)
+    for _ in range(3):
+        assert api.admin.get("/v1/endpoints").status_code == 200
+    assert len(reads) == 1
+
+
+def test_an_unknown_key_is_looked_up_every_time(api, producer):
+    reads = _key_reads(producer)
+    for _ in range(2):
+        assert api.client("whk_not-a-key").get("/v1/endpoints").status_code == 401
+    assert len(reads) == 2
+    # ... so a key made meanwhile by another process works at once
+    other = Producer(producer.engine.url.render_as_string(hide_password=False))
+    _, plain = other.create_api_key(name="later")
+    other.close()
+    assert api.client(plain).get("/v1/endpoints").status_code == 200
+
+
+def test_a_key_revoked_here_stops_at_once(api, producer):
+    key, plain = producer.create_api_key(tenant="acme")
+    assert api.client(plain).get("/v1/endpoints").status_code == 200
+    producer.revoke_api_key(key.id)
+    assert_error(api.client(plain).get("/v1/endpoints"), 401, "unauthorized")
+
+
+def test_a_key_revoked_by_another_process_stops_within_the_cache_time(api, producer):
+    now = [0.0]
+    producer.context.live_keys = TTLCache(maxsize=16, ttl=KEY_CACHE_SECONDS, timer=lambda: now[0])
+    key, plain = producer.create_api_key(tenant="acme")
+    assert api.client(plain).get("/v1/endpoints").status_code == 200
+    other = Producer(producer.engine.url.render_as_string(hide_password=False))
+    other.revoke_api_key(key.id)
+    other.close()
+
+    now[0] = KEY_CACHE_SECONDS - 0.1
+    assert api.client(plain).get("/v1/endpoints").status_code == 200
+    now[0] = KEY_CACHE_SECONDS + 0.1
+    assert_error(api.client(plain).get("/v1/endpoints"), 401, "unauthorized")
 
 
 @pytest.mark.parametrize(("method", "path"), ROUTES)

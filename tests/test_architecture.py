@@ -45,6 +45,7 @@ LAYERS: list[tuple[str, set[str]]] = [
             "db",
             "store",
             "doorbell",
+            "group_commit",
             "queue",
             "egress",
             "transport",

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Body, Response
-from starlette.concurrency import run_in_threadpool
 
+from api.blocking import quick_read
 from api.dependencies import (
     Caller,
     Cursor,
@@ -65,7 +65,8 @@ async def list_endpoints(
     """Endpoints, newest first. A tenant key lists only its own tenant's."""
     if not caller.sees_tenant(tenant):
         return PageOut[EndpointOut](data=[], next_cursor=None)
-    page = await run_in_threadpool(
+    page = await quick_read(
+        producer,
         producer.list_endpoints,
         tenant=caller.scope(tenant),
         status=status,

@@ -6,8 +6,8 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from starlette.concurrency import run_in_threadpool
 
+from api.blocking import quick_read
 from api.dependencies import Admin, EdgeChecks, ProducerDep, Since, Until
 from api.errors import route_errors
 from api.schemas.operations import HealthOut, StatsOut
@@ -27,9 +27,9 @@ router = APIRouter(tags=["operations"], dependencies=[EdgeChecks])
 async def health(producer: ProducerDep) -> JSONResponse:
     """``ok`` when the database answers a query; 503 otherwise. No key needed."""
     try:
-        # The one blocking step, off the event loop; the rest is answered
-        # in place (no model to validate, no second trip to a thread).
-        await run_in_threadpool(producer.check_database)
+        # The one blocking step (in place on SQLite, in a thread otherwise);
+        # the rest is answered in place (no model to validate).
+        await quick_read(producer, producer.check_database)
     except Exception:
         # Any failure to query means "not healthy"; the reason belongs in the
         # database's own logs, not in an unauthenticated response.
