@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from producer.destinations import DestinationPolicy
 from producer.doorbell import Doorbell, doorbell_for
-from producer.group_commit import GroupCommit
+from producer.group_commit import GroupCommit, LoopGroupCommit
 from producer.health import HealthRules
 from producer.hooks import Hooks
 from producer.payloads import ConverterRegistry
@@ -69,6 +69,8 @@ class Context:
     """Wakes the workers of other processes on the same SQLite file."""
     sends: GroupCommit[Any, Any] = field(default_factory=GroupCommit)
     """Concurrent ``send`` calls of this process, committed together."""
+    loop_sends: LoopGroupCommit[Any, Any] = field(default_factory=LoopGroupCommit)
+    """Concurrent ``asend`` calls on a local database, committed together on the loop."""
     live_keys: TTLCache[str, Any] = field(
         default_factory=lambda: TTLCache(maxsize=1024, ttl=KEY_CACHE_SECONDS)
     )
@@ -115,6 +117,12 @@ class Context:
             if ctx.doorbell is not None:
                 ctx.hooks.on_send(ctx.doorbell.ring)
         return ctx
+
+    @property
+    def local_database(self) -> bool:
+        """Whether the database is a local file (SQLite): short work there
+        costs less on the event loop than a trip to a thread."""
+        return self.engine.dialect.name == "sqlite"
 
     @contextmanager
     def waking_transaction(self) -> Iterator[Session]:

@@ -438,7 +438,11 @@ class Producer:
         channels: Sequence[str] | None = None,
         session: AsyncSession | None = None,
     ) -> Message:
-        """The async twin of ``send``; ``session`` may be an ``AsyncSession``."""
+        """The async twin of ``send``; ``session`` may be an ``AsyncSession``.
+
+        Without a session, concurrent calls are group-committed; on SQLite
+        the write runs on the event loop (about a millisecond, less than a
+        trip to a thread), elsewhere in a thread."""
         request = SendRequest(
             event_type, data, tenant, version, idempotency_key, endpoint_ids, channels
         )
@@ -731,7 +735,7 @@ class Producer:
     def local_database(self) -> bool:
         """Whether the database is a local file (SQLite): a short read there
         costs less than handing it to a thread, and never waits for a writer."""
-        return self.engine.dialect.name == "sqlite"
+        return self.context.local_database
 
     def check_database(self) -> None:
         """Raise if the database does not answer a query (the health check)."""

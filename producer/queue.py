@@ -8,12 +8,13 @@ in :mod:`producer.store`.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import and_, bindparam, case, func, select, update
+from sqlalchemy import Integer, Select, and_, bindparam, case, func, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
@@ -167,6 +168,77 @@ _FINISH = (
     )
 )
 
+# The claim's statements, built once with bound parameters. Building a
+# statement and its cache key anew each time costs more Python than SQLite
+# takes to run it; and they run through the session's connection, as plain
+# Core, skipping the ORM's execution layer (no entities are loaded).
+_endpoints = EndpointRow.__table__
+_NOW = bindparam("b_now", type_=_table.c.lease_expires_at.type)
+
+
+def _sending_counts(exclude_owner: bool) -> Select[Any]:
+    stmt = select(_table.c.endpoint_id, func.count()).where(
+        _table.c.status == "sending", _table.c.lease_expires_at >= _NOW
+    )
+    if exclude_owner:
+        stmt = stmt.where(_table.c.lease_owner != bindparam("b_owner"))
+    return stmt.group_by(_table.c.endpoint_id)
+
+
+_SENDING_COUNTS = {True: _sending_counts(True), False: _sending_counts(False)}
+
+
+@functools.cache
+def _due_candidates(exclude_endpoints: bool, exclude_tenants: bool, row_locks: bool) -> Select[Any]:
+    stmt = (
+        select(
+            _table.c.id,
+            _table.c.endpoint_id,
+            _table.c.tenant,
+            _endpoints.c.max_in_flight,
+            _endpoints.c.ordering,
+            _endpoints.c.consecutive_failures,
+            _endpoints.c.timeout_seconds,
+        )
+        .join(_endpoints, _endpoints.c.id == _table.c.endpoint_id)
+        .where(
+            _table.c.status == "pending",
+            _table.c.next_attempt_at <= bindparam("b_now", type_=_table.c.next_attempt_at.type),
+            _endpoints.c.status == "enabled",
+            _endpoints.c.deleted_at.is_(None),
+        )
+    )
+    if exclude_endpoints:
+        stmt = stmt.where(_table.c.endpoint_id.not_in(bindparam("b_endpoints", expanding=True)))
+    if exclude_tenants:
+        stmt = stmt.where(_table.c.tenant.not_in(bindparam("b_tenants", expanding=True)))
+    stmt = stmt.order_by(_table.c.next_attempt_at).limit(bindparam("b_limit", type_=Integer))
+    if row_locks:
+        stmt = stmt.with_for_update(of=_table, skip_locked=True)
+    return stmt
+
+
+_MARK_SENDING = (
+    _table.update()
+    .where(_table.c.id.in_(bindparam("b_ids", expanding=True)), _table.c.status == "pending")
+    .values(
+        status="sending",
+        lease_owner=bindparam("b_owner"),
+        lease_expires_at=bindparam("b_until", type_=_table.c.lease_expires_at.type),
+        updated_at=bindparam("b_now", type_=_table.c.updated_at.type),
+    )
+)
+
+_INSERT_ATTEMPT = AttemptRow.__table__.insert()
+
+_JOBS = (
+    select(*_JOB_COLUMNS)
+    .join(MessageRow, MessageRow.id == DeliveryRow.message_id)
+    .join(EndpointRow, EndpointRow.id == DeliveryRow.endpoint_id)
+    .where(DeliveryRow.id.in_(bindparam("b_ids", expanding=True)))
+    .order_by(DeliveryRow.id)
+)
+
 
 class Queue:
     """Queries of the delivery queue; each works in the session it is given."""
@@ -188,15 +260,9 @@ class Queue:
         or cut off from the database): it holds nothing back, and reclaiming
         returns its deliveries to the queue.
         """
-        stmt = select(DeliveryRow.endpoint_id, func.count()).where(
-            DeliveryRow.status == "sending", DeliveryRow.lease_expires_at >= now
-        )
-        if exclude_owner is not None:
-            stmt = stmt.where(DeliveryRow.lease_owner != exclude_owner)
-        return {
-            endpoint_id: n
-            for endpoint_id, n in session.execute(stmt.group_by(DeliveryRow.endpoint_id))
-        }
+        stmt = _SENDING_COUNTS[exclude_owner is not None]
+        rows = session.connection().execute(stmt, {"b_now": now, "b_owner": exclude_owner})
+        return {endpoint_id: n for endpoint_id, n in rows}
 
     def endpoint_limits(
         self, session: Session, endpoint_ids: Sequence[str]
@@ -228,32 +294,14 @@ class Queue:
         On PostgreSQL the rows are locked with ``FOR UPDATE SKIP LOCKED`` so
         concurrent workers never pick the same ones.
         """
-        stmt = (
-            select(
-                DeliveryRow.id,
-                DeliveryRow.endpoint_id,
-                DeliveryRow.tenant,
-                EndpointRow.max_in_flight,
-                EndpointRow.ordering,
-                EndpointRow.consecutive_failures,
-                EndpointRow.timeout_seconds,
-            )
-            .join(EndpointRow, EndpointRow.id == DeliveryRow.endpoint_id)
-            .where(
-                DeliveryRow.status == "pending",
-                DeliveryRow.next_attempt_at <= now,
-                EndpointRow.status == "enabled",
-                EndpointRow.deleted_at.is_(None),
-            )
-        )
-        if exclude_endpoints:
-            stmt = stmt.where(DeliveryRow.endpoint_id.not_in(list(exclude_endpoints)))
-        if exclude_tenants:
-            stmt = stmt.where(DeliveryRow.tenant.not_in(list(exclude_tenants)))
-        stmt = stmt.order_by(DeliveryRow.next_attempt_at).limit(limit)
-        if self.row_locks:
-            stmt = stmt.with_for_update(of=DeliveryRow, skip_locked=True)
-        return [Candidate(*row) for row in session.execute(stmt)]
+        stmt = _due_candidates(bool(exclude_endpoints), bool(exclude_tenants), self.row_locks)
+        params = {
+            "b_now": now,
+            "b_limit": limit,
+            "b_endpoints": list(exclude_endpoints),
+            "b_tenants": list(exclude_tenants),
+        }
+        return [Candidate(*row) for row in session.connection().execute(stmt, params)]
 
     def lock_endpoints(self, session: Session, endpoint_ids: set[str]) -> set[str]:
         """Lock endpoint rows for this transaction, skipping those locked by
@@ -314,16 +362,14 @@ class Queue:
         now: datetime,
     ) -> None:
         """Lease deliveries to a worker."""
-        session.execute(
-            update(DeliveryRow)
-            .where(DeliveryRow.id.in_(list(delivery_ids)), DeliveryRow.status == "pending")
-            .values(
-                status="sending",
-                lease_owner=owner,
-                lease_expires_at=lease_expires_at,
-                updated_at=now,
-            )
-            .execution_options(synchronize_session=False)
+        session.connection().execute(
+            _MARK_SENDING,
+            {
+                "b_ids": list(delivery_ids),
+                "b_owner": owner,
+                "b_until": lease_expires_at,
+                "b_now": now,
+            },
         )
 
     def renew_leases(self, session: Session, owner: str, until: datetime) -> int:
@@ -349,15 +395,8 @@ class Queue:
         header values opened with ``open_value`` (they are sealed at rest)."""
         if not delivery_ids:
             return []
-        stmt = (
-            select(*_JOB_COLUMNS)
-            .join(MessageRow, MessageRow.id == DeliveryRow.message_id)
-            .join(EndpointRow, EndpointRow.id == DeliveryRow.endpoint_id)
-            .where(DeliveryRow.id.in_(list(delivery_ids)))
-            .order_by(DeliveryRow.id)
-        )
         jobs = []
-        for row in session.execute(stmt):
+        for row in session.connection().execute(_JOBS, {"b_ids": list(delivery_ids)}):
             fields = row._asdict()
             sealed, previous = fields.pop("secret"), fields.pop("previous_secrets")
             try:
@@ -383,7 +422,7 @@ class Queue:
     def insert_attempts(self, session: Session, attempts: Sequence[Attempt]) -> None:
         """Insert attempt rows in one statement."""
         if attempts:
-            session.execute(AttemptRow.__table__.insert(), [vars(a) for a in attempts])
+            session.connection().execute(_INSERT_ATTEMPT, [vars(a) for a in attempts])
 
     def finish_deliveries(self, session: Session, updates: Sequence[DeliveryUpdate]) -> None:
         """Write each delivery's state after an attempt, in one executemany."""

@@ -140,13 +140,19 @@ def send(ctx: Context, requests: Sequence[SendRequest], session: Session | None)
     return messages
 
 
-def send_batch(ctx: Context, requests: list[SendRequest]) -> list[Message | BaseException]:
+def send_batch(
+    ctx: Context, requests: list[SendRequest], *, wake: bool = True
+) -> list[Message | BaseException]:
     """The events of concurrent callers in one transaction of our own, each
     independent of the others: an event that fails (bad input, an idempotency
     conflict, a statement the database refused) is rolled back to its
     savepoint and fails its own caller only. When the commit fails, every
-    caller of the batch fails with it: nothing of the batch was kept."""
-    with ctx.waking_transaction() as s:
+    caller of the batch fails with it: nothing of the batch was kept.
+
+    Once committed, this process's workers are woken, unless ``wake`` is
+    False (the caller then wakes them).
+    """
+    with ctx.waking_transaction() if wake else ctx.store.transaction() as s:
         if len(requests) == 1:  # nothing to isolate it from: no savepoint
             return [send_in(ctx, s, requests[0])]
         outcomes: list[Message | BaseException] = []
@@ -161,8 +167,15 @@ def send_batch(ctx: Context, requests: list[SendRequest]) -> list[Message | Base
 
 async def asend(ctx: Context, request: SendRequest, session: AsyncSession | None) -> Message:
     """``send`` from async code: inside the caller's ``AsyncSession``, or in a
-    thread (our own transaction) without one."""
+    transaction of our own, group-committed with concurrent sends: on the
+    event loop for a local database (SQLite, a write of about a
+    millisecond), in a thread otherwise."""
     if session is None:
+        if ctx.local_database:
+            message: Message = await ctx.loop_sends.submit(
+                request, lambda batch: send_batch(ctx, batch, wake=False), then=ctx.hooks.wake
+            )
+            return message
         [message] = await asyncio.to_thread(send, ctx, [request], None)
         return message
     message = await session.run_sync(lambda s: send_in(ctx, s, request))

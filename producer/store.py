@@ -16,7 +16,7 @@ from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import Select, Text, case, cast, func, select, text, update
+from sqlalchemy import Select, Text, bindparam, case, cast, func, select, text, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
@@ -123,6 +123,34 @@ def _check_limit(limit: int) -> int:
     if not isinstance(limit, int) or isinstance(limit, bool) or not 1 <= limit <= MAX_PAGE_SIZE:
         raise ValidationError.for_field("limit", f"must be between 1 and {MAX_PAGE_SIZE}")
     return limit
+
+
+# Statements of every send and every recorded batch, built once with bound
+# parameters and run through the session's connection as plain Core: building
+# a statement and its cache key costs more than SQLite takes to run it.
+_routes = EndpointRouteRow.__table__
+_endpoints = EndpointRow.__table__
+# The tenant is matched in the index only (its rows carry the endpoint's):
+# with a condition on the endpoints' tenant too, PostgreSQL without
+# statistics yet (a new table) scans every endpoint of the tenant and probes
+# the index for each.
+_RECEIVING = (
+    select(_endpoints.c.id, _endpoints.c.version, cast(_endpoints.c.filter, Text))
+    .where(
+        _endpoints.c.id.in_(
+            select(_routes.c.endpoint_id).where(
+                _routes.c.tenant == bindparam("b_tenant"),
+                _routes.c.pattern.in_(bindparam("b_patterns", expanding=True)),
+                _routes.c.channel.in_(bindparam("b_channels", expanding=True)),
+            )
+        ),
+        _endpoints.c.deleted_at.is_(None),
+    )
+    .order_by(_endpoints.c.id)
+)
+_WITH_FAILURES = select(_endpoints.c.id).where(
+    _endpoints.c.id.in_(bindparam("b_ids", expanding=True)), _endpoints.c.consecutive_failures > 0
+)
 
 
 class Store:
@@ -267,19 +295,12 @@ class Store:
         routing index (``webhook_endpoint_routes``). Only the payload filter
         is left to the caller, as its stored JSON text (see
         :func:`producer.routing.parsed_filter`)."""
-        routed = select(EndpointRouteRow.endpoint_id).where(
-            EndpointRouteRow.tenant == tenant,
-            EndpointRouteRow.pattern.in_(candidate_patterns(event_type)),
-            EndpointRouteRow.channel.in_([ANY_CHANNEL, *channels]),
-        )
-        # The tenant is matched in the index only (its rows carry the
-        # endpoint's): with a condition on the endpoints' tenant too,
-        # PostgreSQL without statistics yet (a new table) scans every
-        # endpoint of the tenant and probes the index for each.
-        stmt = select(EndpointRow.id, EndpointRow.version, cast(EndpointRow.filter, Text)).where(
-            EndpointRow.id.in_(routed), EndpointRow.deleted_at.is_(None)
-        )
-        return [(i, v, f) for i, v, f in session.execute(stmt.order_by(EndpointRow.id))]
+        params = {
+            "b_tenant": tenant,
+            "b_patterns": candidate_patterns(event_type),
+            "b_channels": [ANY_CHANNEL, *channels],
+        }
+        return [(i, v, f) for i, v, f in session.connection().execute(_RECEIVING, params)]
 
     def set_endpoint_channels(
         self, session: Session, endpoint_id: str, channels: Sequence[str]
@@ -503,11 +524,7 @@ class Store:
         if not endpoint_ids:
             return set()
         return set(
-            session.scalars(
-                select(EndpointRow.id).where(
-                    EndpointRow.id.in_(list(endpoint_ids)), EndpointRow.consecutive_failures > 0
-                )
-            )
+            session.connection().execute(_WITH_FAILURES, {"b_ids": list(endpoint_ids)}).scalars()
         )
 
     def failing_endpoints(self, session: Session) -> list[EndpointRow]:

@@ -110,7 +110,7 @@ class Worker:
         # One thread for all of this worker's database work: claims and
         # records never wait on each other's locks (SQLite has one writer).
         self._db_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="webhooks-db")
-        self._inline_db = ctx.engine.dialect.name == "sqlite"
+        self._inline_db = ctx.local_database
         # Whether the last claim left no due delivery behind (see _claim).
         self._drained = False
         self.delivered = 0

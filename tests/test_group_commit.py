@@ -4,6 +4,7 @@ only its own caller."""
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -15,7 +16,7 @@ from sqlalchemy import event
 from producer import Producer
 from producer import sending as sending_module
 from producer.errors import IdempotencyConflictError, ValidationError
-from producer.group_commit import GroupCommit
+from producer.group_commit import GroupCommit, LoopGroupCommit
 
 # -- the primitive ---------------------------------------------------------------
 
@@ -120,6 +121,51 @@ def test_batches_are_capped():
 
     assert outcomes == list(range(11))
     assert [len(batch) for batch in seen] == [1, 4, 4, 2]
+
+
+# -- the primitive on an event loop ------------------------------------------------------
+
+
+def test_coroutines_that_submit_in_one_turn_form_one_batch_run_on_the_loop():
+    group: LoopGroupCommit[int, int] = LoopGroupCommit()
+    seen: list[tuple[list[int], threading.Thread]] = []
+
+    def run(items: list[int]) -> list[Any]:
+        seen.append((list(items), threading.current_thread()))
+        return [ValueError("bad 2") if i == 2 else i * 10 for i in items]
+
+    async def main() -> list[Any]:
+        return await asyncio.gather(
+            *(group.submit(i, run) for i in range(5)), return_exceptions=True
+        )
+
+    outcomes = asyncio.run(main())
+
+    assert outcomes[:2] == [0, 10] and outcomes[3:] == [30, 40]
+    assert isinstance(outcomes[2], ValueError)
+    assert seen == [([0, 1, 2, 3, 4], threading.main_thread())]
+
+
+def test_a_loop_batch_is_capped_and_a_failed_run_fails_its_batch_only():
+    group: LoopGroupCommit[int, int] = LoopGroupCommit(max_batch=3)
+    seen: list[list[int]] = []
+
+    def run(items: list[int]) -> list[int]:
+        seen.append(list(items))
+        if 4 in items:
+            raise RuntimeError("the database went away")
+        return items
+
+    async def main() -> list[Any]:
+        return await asyncio.gather(
+            *(group.submit(i, run) for i in range(7)), return_exceptions=True
+        )
+
+    outcomes = asyncio.run(main())
+
+    assert seen == [[0, 1, 2], [3, 4, 5], [6]]
+    assert outcomes[:3] == [0, 1, 2] and outcomes[6] == 6
+    assert all(isinstance(o, RuntimeError) for o in outcomes[3:6])
 
 
 # -- sends, on SQLite and PostgreSQL ------------------------------------------------------
@@ -278,3 +324,23 @@ def test_an_outbox_send_is_not_grouped(producer, monkeypatch):
     with producer.context.store.transaction() as s:
         message = producer.send("invoice.paid", {}, session=s)
     assert producer.get_message(message.id).id == message.id
+
+
+def test_concurrent_asends_share_one_transaction(producer, receiver):
+    producer.create_endpoint(receiver.url(), tenant="acme")
+    commits = _commits(producer)
+
+    async def main() -> list[Any]:
+        sends = [producer.asend("invoice.paid", {"i": i}, tenant="acme") for i in range(12)]
+        sends.append(producer.asend("bad name!", {}, tenant="acme"))
+        return await asyncio.gather(*sends, return_exceptions=True)
+
+    *messages, bad = asyncio.run(main())
+
+    assert isinstance(bad, ValidationError)
+    if producer.local_database:  # one batch, on the loop
+        assert len(commits) == 1
+    else:  # in threads: whoever comes first leads, the rest queue behind
+        assert len(commits) < 13
+    stored = producer.list_messages(tenant="acme", limit=100).data
+    assert {m.id for m in stored} == {m.id for m in messages}
