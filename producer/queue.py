@@ -203,7 +203,7 @@ def _due_candidates(exclude_endpoints: bool, exclude_tenants: bool, row_locks: b
         .join(_endpoints, _endpoints.c.id == _table.c.endpoint_id)
         .where(
             _table.c.status == "pending",
-            _table.c.next_attempt_at <= bindparam("b_now", type_=_table.c.next_attempt_at.type),
+            _table.c.next_attempt_at <= _NOW,
             _endpoints.c.status == "enabled",
             _endpoints.c.deleted_at.is_(None),
         )
