@@ -17,6 +17,7 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 from sqlalchemy import Select, Text, bindparam, case, cast, func, select, text, update
+from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
@@ -148,6 +149,22 @@ _RECEIVING = (
     )
     .order_by(_endpoints.c.id)
 )
+_INSERT_MESSAGE = MessageRow.__table__.insert()
+_INSERT_DELIVERY = DeliveryRow.__table__.insert()
+_COLUMNS_OF: dict[type, list[tuple[str, str]]] = {
+    cls: [(attr.key, attr.columns[0].key) for attr in sa_inspect(cls).column_attrs]
+    for cls in (MessageRow, DeliveryRow)
+}
+
+
+def _values(row: MessageRow | DeliveryRow) -> dict[str, Any]:
+    """The values set on a new row, by column: a Core insert of them is the
+    ORM's insert without its unit of work (columns left unset take their
+    defaults, as they would there)."""
+    state = vars(row)
+    return {column: state[attr] for attr, column in _COLUMNS_OF[type(row)] if attr in state}
+
+
 _WITH_FAILURES = select(_endpoints.c.id).where(
     _endpoints.c.id.in_(bindparam("b_ids", expanding=True)), _endpoints.c.consecutive_failures > 0
 )
@@ -384,18 +401,17 @@ class Store:
         race to a concurrent sender raises :class:`DuplicateIdempotencyKey`
         and leaves the caller's transaction usable.
         """
+        connection = session.connection()
         if message.idempotency_key is None:
-            session.add(message)
-            session.flush()
+            connection.execute(_INSERT_MESSAGE, _values(message))
         else:
             try:
                 with session.begin_nested():
-                    session.add(message)
-                    session.flush()
+                    connection.execute(_INSERT_MESSAGE, _values(message))
             except IntegrityError as exc:
                 raise DuplicateIdempotencyKey(message.idempotency_key) from exc
-        session.add_all(deliveries)
-        session.flush()
+        if deliveries:
+            connection.execute(_INSERT_DELIVERY, [_values(d) for d in deliveries])
 
     def get_message(self, session: Session, message_id: str, *, tenant: str | None) -> MessageRow:
         """A message by id, optionally scoped to ``tenant``."""
