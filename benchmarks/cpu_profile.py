@@ -18,7 +18,8 @@ server's processes from ``/proc`` (so run it on an otherwise idle server), and
 projects how many deliveries per second one PostgreSQL core carries when the
 workers run on other machines.
 
-Run: ``python benchmarks/cpu_profile.py [--events 5000] [--database URL]``.
+Run: ``python benchmarks/cpu_profile.py [--events 5000] [--database URL]``
+(``WEBHOOKS_TRANSPORT=aiohttp`` for the other transport).
 Everything stays on 127.0.0.1.
 """
 
@@ -52,6 +53,12 @@ CATEGORIES: list[tuple[str, tuple[str, ...]]] = [
             "httpx/",
             "httpcore/",
             "h11/",
+            "aiohttp/",
+            "yarl/",
+            "multidict/",
+            "propcache/",
+            "aiohappyeyeballs/",
+            "producer/transport_aiohttp.py",
             "anyio/",
             "sniffio",
             "ssl",
@@ -245,7 +252,8 @@ def main() -> None:
         receiver.close()
 
     kind = "SQLite" if not args.database or args.database.startswith("sqlite") else "PostgreSQL"
-    print(f"{args.events} events, 1 endpoint, {kind}: {rate:.0f} deliveries/s")
+    transport = os.environ.get("WEBHOOKS_TRANSPORT") or "httpx"
+    print(f"{args.events} events, 1 endpoint, {kind}, {transport}: {rate:.0f} deliveries/s")
     print(f"CPU per delivery in the worker's process: {cpu:.0f} µs, of which (profile shares):")
     total = sum(split.values()) or 1.0
     for label in [c for c, _ in CATEGORIES] + ["other"]:
