@@ -224,10 +224,10 @@ def _store(
         if existing is not None:
             return _replay(ctx, s, existing, request_hash)
 
-    type_row = ctx.store.get_event_type(s, event_type)
-    if type_row is not None and type_row.archived_at is not None:
+    rules = ctx.store.event_type_rules(s, event_type)
+    archived, schemas = rules if rules is not None else (False, {})
+    if archived:
         raise ValidationError.for_field("event_type", f"{event_type} is archived")
-    schemas: dict[str, Any] = dict(type_row.schemas or {}) if type_row is not None else {}
     now = ctx.clock()
     draft = Draft(
         id=new_id("msg"),

@@ -149,6 +149,10 @@ _RECEIVING = (
     )
     .order_by(_endpoints.c.id)
 )
+_event_types = EventTypeRow.__table__
+_EVENT_TYPE_RULES = select(_event_types.c.archived_at, _event_types.c.schemas).where(
+    _event_types.c.name == bindparam("b_name")
+)
 _INSERT_MESSAGE = MessageRow.__table__.insert()
 _INSERT_DELIVERY = DeliveryRow.__table__.insert()
 _COLUMNS_OF: dict[type, list[tuple[str, str]]] = {
@@ -360,6 +364,13 @@ class Store:
     def get_event_type(self, session: Session, name: str) -> EventTypeRow | None:
         """An event type by name (archived ones included), or None."""
         return session.get(EventTypeRow, name)
+
+    def event_type_rules(self, session: Session, name: str) -> tuple[bool, dict[str, Any]] | None:
+        """What a send needs of an event type: whether it is archived, and its
+        JSON Schemas by version; None when it is not registered. One light
+        read, no entity loaded."""
+        row = session.connection().execute(_EVENT_TYPE_RULES, {"b_name": name}).first()
+        return None if row is None else (row[0] is not None, dict(row[1] or {}))
 
     def list_event_types(
         self,
