@@ -99,8 +99,8 @@ def body_for(ctx: Context, draft: Draft, endpoint_version: str | None) -> bytes 
 
 def schemas_of(ctx: Context, s: Session, event_type: str) -> dict[str, Any]:
     """The JSON Schemas of an event type by version ({} when unregistered)."""
-    row = ctx.store.get_event_type(s, event_type)
-    return dict(row.schemas or {}) if row is not None else {}
+    rules = ctx.store.event_type_rules(s, event_type)
+    return rules[1] if rules is not None else {}
 
 
 # -- send ------------------------------------------------------------------------
