@@ -53,8 +53,6 @@ class GroupCommit(Generic[T, R]):
         if max_batch < 1:
             raise ValueError("max_batch must be at least 1")
         self.max_batch = max_batch
-        self.batches = 0
-        """How many batches have run: tests read it."""
         self._changed = threading.Condition()
         self._queue: deque[_Ticket[T, R]] = deque()
 
@@ -80,7 +78,6 @@ class GroupCommit(Generic[T, R]):
         except BaseException as exc:  # every caller of the batch learns of it
             outcomes = [exc] * len(batch)
         with self._changed:
-            self.batches += 1
             for ticket, outcome in zip(batch, outcomes, strict=True):
                 ticket.outcome = outcome
                 ticket.done = True
@@ -109,8 +106,6 @@ class LoopGroupCommit(Generic[T, R]):
         if max_batch < 1:
             raise ValueError("max_batch must be at least 1")
         self.max_batch = max_batch
-        self.batches = 0
-        """How many batches have run: tests read it."""
         self._pending: list[tuple[T, asyncio.Future[R]]] = []
         self._scheduled = False
 
@@ -140,7 +135,6 @@ class LoopGroupCommit(Generic[T, R]):
                 raise RuntimeError(f"run gave {len(outcomes)} outcomes for {len(batch)} items")
         except Exception as exc:  # every caller of the batch learns of it
             outcomes = [exc] * len(batch)
-        self.batches += 1
         for (_, future), outcome in zip(batch, outcomes, strict=True):
             if future.done():  # its caller was cancelled; the item was still written
                 continue

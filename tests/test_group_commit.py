@@ -70,7 +70,6 @@ def test_callers_that_overlap_a_running_batch_form_the_next_batch():
 
     assert outcomes == [i * 10 for i in range(13)]
     assert seen == [[0], list(range(1, 13))]
-    assert group.batches == 2
 
 
 def test_a_lone_caller_runs_its_own_batch_at_once():
