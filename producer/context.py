@@ -23,7 +23,7 @@ from producer.group_commit import GroupCommit, LoopGroupCommit
 from producer.health import HealthRules
 from producer.hooks import Hooks
 from producer.payloads import ConverterRegistry
-from producer.queue import Queue
+from producer.queue import Queue, Taker
 from producer.sealing import SecretBox
 from producer.settings import Settings
 from producer.store import Store
@@ -71,6 +71,9 @@ class Context:
     """Concurrent ``send`` calls of this process, committed together."""
     loop_sends: LoopGroupCommit[Any, Any] = field(default_factory=LoopGroupCommit)
     """Concurrent ``asend`` calls on a local database, committed together on the loop."""
+    taker: Taker | None = None
+    """The worker of this process that takes deliveries straight from the
+    sends that queue them, when it can start them at once (set while it runs)."""
     live_keys: TTLCache[str, Any] = field(
         default_factory=lambda: TTLCache(maxsize=1024, ttl=KEY_CACHE_SECONDS)
     )

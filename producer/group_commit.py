@@ -109,24 +109,20 @@ class LoopGroupCommit(Generic[T, R]):
         self._pending: list[tuple[T, asyncio.Future[R]]] = []
         self._scheduled = False
 
-    async def submit(
-        self, item: T, run: Run[T, R], *, then: Callable[[], object] | None = None
-    ) -> R:
-        """``item``'s result, once the batch holding it has run. ``then`` is
-        called after each batch, once its callers have their outcomes (and so
-        resume before whatever ``then`` wakes)."""
+    async def submit(self, item: T, run: Run[T, R]) -> R:
+        """``item``'s result, once the batch holding it has run."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future[R] = loop.create_future()
         self._pending.append((item, future))
         if not self._scheduled:
             self._scheduled = True
-            loop.call_soon(self._run, run, then)
+            loop.call_soon(self._run, run)
         return await future
 
-    def _run(self, run: Run[T, R], then: Callable[[], object] | None) -> None:
+    def _run(self, run: Run[T, R]) -> None:
         batch, self._pending = self._pending[: self.max_batch], self._pending[self.max_batch :]
         if self._pending:  # the rest go in the next turn, behind whoever is ready
-            asyncio.get_running_loop().call_soon(self._run, run, then)
+            asyncio.get_running_loop().call_soon(self._run, run)
         else:
             self._scheduled = False
         try:
@@ -142,5 +138,3 @@ class LoopGroupCommit(Generic[T, R]):
                 future.set_exception(outcome)
             else:
                 future.set_result(outcome)
-        if then is not None:
-            then()

@@ -12,7 +12,7 @@ import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol
 
 from sqlalchemy import Integer, Select, and_, bindparam, case, func, select, update
 from sqlalchemy.engine import Engine
@@ -23,7 +23,15 @@ from producer.errors import internal_error
 from producer.models import AttemptRow, DeliveryRow, EndpointRow, MessageRow
 from producer.types import Attempt, DeliveryStatus
 
-__all__ = ["Candidate", "DeliveryUpdate", "EndpointLimits", "Job", "OpenSecrets", "Queue"]
+__all__ = [
+    "Candidate",
+    "DeliveryUpdate",
+    "EndpointLimits",
+    "Job",
+    "OpenSecrets",
+    "Queue",
+    "Taker",
+]
 
 
 class Candidate(NamedTuple):
@@ -81,6 +89,23 @@ class Job:
     unusable: str | None = None
     """Why this delivery cannot be sent (its secrets or headers could not be
     opened); its attempt then fails with this error without a request."""
+
+
+class Taker(Protocol):
+    """A worker of this process that takes deliveries straight from the
+    transaction of the send that queued them (``producer.worker.Worker``)."""
+
+    def take_over(self, s: Session, delivery_ids: Sequence[str]) -> list[Job]:
+        """Lease what it can start now of ``delivery_ids`` in ``s``: their jobs."""
+        ...
+
+    def hand_over(self, jobs: list[Job]) -> None:
+        """Start the jobs once their transaction committed."""
+        ...
+
+    def give_back(self, jobs: list[Job]) -> None:
+        """Forget the jobs of a transaction that rolled back."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -189,7 +214,13 @@ _SENDING_COUNTS = {True: _sending_counts(True), False: _sending_counts(False)}
 
 
 @functools.cache
-def _due_candidates(exclude_endpoints: bool, exclude_tenants: bool, row_locks: bool) -> Select[Any]:
+def _due_candidates(
+    exclude_endpoints: bool, exclude_tenants: bool, row_locks: bool, among: bool = False
+) -> Select[Any]:
+    """Due deliveries of enabled endpoints, oldest first. With ``row_locks``
+    a claim locks the deliveries it reads (``SKIP LOCKED``); ``among`` a
+    sender's own deliveries (no other transaction sees them), it locks their
+    endpoints instead, as ``Queue.lock_endpoints`` would."""
     stmt = (
         select(
             _table.c.id,
@@ -212,9 +243,11 @@ def _due_candidates(exclude_endpoints: bool, exclude_tenants: bool, row_locks: b
         stmt = stmt.where(_table.c.endpoint_id.not_in(bindparam("b_endpoints", expanding=True)))
     if exclude_tenants:
         stmt = stmt.where(_table.c.tenant.not_in(bindparam("b_tenants", expanding=True)))
+    if among:
+        stmt = stmt.where(_table.c.id.in_(bindparam("b_ids", expanding=True)))
     stmt = stmt.order_by(_table.c.next_attempt_at).limit(bindparam("b_limit", type_=Integer))
     if row_locks:
-        stmt = stmt.with_for_update(of=_table, skip_locked=True)
+        stmt = stmt.with_for_update(of=_endpoints if among else _table, skip_locked=True)
     return stmt
 
 
@@ -231,6 +264,23 @@ _MARK_SENDING = (
 
 _INSERT_ATTEMPT = AttemptRow.__table__.insert()
 
+_LOCK_ENDPOINTS = (
+    select(_endpoints.c.id)
+    .where(_endpoints.c.id.in_(bindparam("b_ids", expanding=True)))
+    .order_by(_endpoints.c.id)
+    .with_for_update(skip_locked=True)
+)
+_LEASED_BY_OTHERS = (
+    select(_table.c.endpoint_id)
+    .where(
+        _table.c.endpoint_id.in_(bindparam("b_ids", expanding=True)),
+        _table.c.status == "sending",
+        _table.c.lease_owner != bindparam("b_owner"),
+        _table.c.lease_expires_at >= _NOW,
+    )
+    .distinct()
+)
+
 _JOBS = (
     select(*_JOB_COLUMNS)
     .join(MessageRow, MessageRow.id == DeliveryRow.message_id)
@@ -238,6 +288,11 @@ _JOBS = (
     .where(DeliveryRow.id.in_(bindparam("b_ids", expanding=True)))
     .order_by(DeliveryRow.id)
 )
+# PostgreSQL leases and reads the jobs in one round trip (UPDATE ... FROM ...
+# RETURNING); SQLite's RETURNING cannot name the joined tables.
+_LEASE_RETURNING_JOBS = _MARK_SENDING.where(
+    MessageRow.id == DeliveryRow.message_id, EndpointRow.id == DeliveryRow.endpoint_id
+).returning(*_JOB_COLUMNS)
 
 
 class Queue:
@@ -303,19 +358,24 @@ class Queue:
         }
         return [Candidate(*row) for row in session.connection().execute(stmt, params)]
 
+    def due_among(
+        self, session: Session, delivery_ids: Sequence[str], *, now: datetime
+    ) -> list[Candidate]:
+        """Those of ``delivery_ids`` that are due, pending and of an enabled
+        endpoint (what a claim could lease), oldest due first. On PostgreSQL
+        their endpoints are locked as by :meth:`lock_endpoints`, and those
+        another transaction holds are left out."""
+        stmt = _due_candidates(False, False, self.row_locks, among=True)
+        params = {"b_now": now, "b_limit": len(delivery_ids), "b_ids": list(delivery_ids)}
+        return [Candidate(*row) for row in session.connection().execute(stmt, params)]
+
     def lock_endpoints(self, session: Session, endpoint_ids: set[str]) -> set[str]:
         """Lock endpoint rows for this transaction, skipping those locked by
         another; returns the ids locked."""
         if not endpoint_ids:
             return set()
-        return set(
-            session.scalars(
-                select(EndpointRow.id)
-                .where(EndpointRow.id.in_(sorted(endpoint_ids)))
-                .order_by(EndpointRow.id)
-                .with_for_update(skip_locked=True)
-            )
-        )
+        rows = session.connection().execute(_LOCK_ENDPOINTS, {"b_ids": sorted(endpoint_ids)})
+        return {endpoint_id for (endpoint_id,) in rows}
 
     def endpoints_leased_by_others(
         self, session: Session, endpoint_ids: set[str], *, owner: str, now: datetime
@@ -323,18 +383,9 @@ class Queue:
         """Which of these endpoints have deliveries under another worker's live lease."""
         if not endpoint_ids:
             return set()
-        return set(
-            session.scalars(
-                select(DeliveryRow.endpoint_id)
-                .where(
-                    DeliveryRow.status == "sending",
-                    DeliveryRow.endpoint_id.in_(sorted(endpoint_ids)),
-                    DeliveryRow.lease_owner != owner,
-                    DeliveryRow.lease_expires_at >= now,
-                )
-                .distinct()
-            )
-        )
+        params = {"b_ids": sorted(endpoint_ids), "b_owner": owner, "b_now": now}
+        rows = session.connection().execute(_LEASED_BY_OTHERS, params)
+        return {endpoint_id for (endpoint_id,) in rows}
 
     def fifo_heads(self, session: Session, endpoint_ids: Sequence[str]) -> dict[str, str]:
         """The oldest unfinished delivery id of each FIFO endpoint."""
@@ -372,6 +423,36 @@ class Queue:
             },
         )
 
+    def lease(
+        self,
+        session: Session,
+        delivery_ids: Sequence[str],
+        open_secrets: OpenSecrets,
+        open_value: Callable[[str], str],
+        *,
+        owner: str,
+        lease_expires_at: datetime,
+        now: datetime,
+    ) -> list[Job]:
+        """:meth:`mark_sending` then :meth:`jobs`, in one statement on
+        PostgreSQL: the jobs of the deliveries leased, in id order."""
+        if not delivery_ids:
+            return []
+        if not self.row_locks:
+            self.mark_sending(
+                session, delivery_ids, owner=owner, lease_expires_at=lease_expires_at, now=now
+            )
+            return self.jobs(session, delivery_ids, open_secrets, open_value)
+        params = {
+            "b_ids": list(delivery_ids),
+            "b_owner": owner,
+            "b_until": lease_expires_at,
+            "b_now": now,
+        }
+        rows = session.connection().execute(_LEASE_RETURNING_JOBS, params)
+        jobs = [_job_of(row, open_secrets, open_value) for row in rows]
+        return sorted(jobs, key=lambda job: job.delivery_id)
+
     def renew_leases(self, session: Session, owner: str, until: datetime) -> int:
         """Extend every lease ``owner`` holds to ``until`` (a live worker's
         heartbeat); returns how many deliveries it holds."""
@@ -395,27 +476,8 @@ class Queue:
         header values opened with ``open_value`` (they are sealed at rest)."""
         if not delivery_ids:
             return []
-        jobs = []
-        for row in session.connection().execute(_JOBS, {"b_ids": list(delivery_ids)}):
-            fields = row._asdict()
-            sealed, previous = fields.pop("secret"), fields.pop("previous_secrets")
-            try:
-                fields["headers"] = {name: open_value(v) for name, v in fields["headers"].items()}
-                fields["secrets"] = open_secrets(sealed, previous)
-                open_credentials(fields, open_value)
-            except Exception as exc:
-                # An endpoint whose values cannot be opened (a removed key, say)
-                # fails its own deliveries, never the claim of everyone's.
-                fields.update(
-                    headers={},
-                    secrets=[],
-                    proxy_url=None,
-                    auth=None,
-                    tls=None,
-                    unusable=internal_error(exc),
-                )
-            jobs.append(Job(**fields))
-        return jobs
+        rows = session.connection().execute(_JOBS, {"b_ids": list(delivery_ids)})
+        return [_job_of(row, open_secrets, open_value) for row in rows]
 
     # -- finishing -------------------------------------------------------------
 
@@ -518,3 +580,25 @@ class Queue:
             )
         ).one()
         return int(count or 0), oldest
+
+
+def _job_of(row: Any, open_secrets: OpenSecrets, open_value: Callable[[str], str]) -> Job:
+    """The job of a row of ``_JOB_COLUMNS``, its sealed values opened."""
+    fields = row._asdict()
+    sealed, previous = fields.pop("secret"), fields.pop("previous_secrets")
+    try:
+        fields["headers"] = {name: open_value(v) for name, v in fields["headers"].items()}
+        fields["secrets"] = open_secrets(sealed, previous)
+        open_credentials(fields, open_value)
+    except Exception as exc:
+        # An endpoint whose values cannot be opened (a removed key, say)
+        # fails its own deliveries, never the claim of everyone's.
+        fields.update(
+            headers={},
+            secrets=[],
+            proxy_url=None,
+            auth=None,
+            tls=None,
+            unusable=internal_error(exc),
+        )
+    return Job(**fields)

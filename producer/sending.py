@@ -12,7 +12,8 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -26,6 +27,7 @@ from producer.filters import evaluate
 from producer.ids import new_id
 from producer.models import DeliveryRow, MessageRow
 from producer.payloads import compact_json, default_version, render_envelope, validate_data
+from producer.queue import Job
 from producer.routing import (
     MAX_MESSAGE_CHANNELS,
     matches,
@@ -48,6 +50,7 @@ __all__ = [
     "body_for",
     "message_data",
     "message_of",
+    "queueing",
     "render",
     "schemas_of",
     "send",
@@ -56,6 +59,8 @@ __all__ = [
 ]
 
 MAX_ENDPOINT_IDS = 1000
+# Where a transaction of our own collects the ids of the deliveries it queues.
+_QUEUED = "webhooks.queued"
 
 
 @dataclass(frozen=True)
@@ -133,15 +138,46 @@ def send(ctx: Context, requests: Sequence[SendRequest], session: Session | None)
     if session is None:
         if len(requests) == 1:
             return [ctx.sends.submit(requests[0], lambda batch: send_batch(ctx, batch))]
-        with ctx.waking_transaction() as s:
+        with queueing(ctx, ctx.hooks.wake) as s:
             return [send_in(ctx, s, r) for r in requests]
     messages = [send_in(ctx, session, r) for r in requests]
     _wake_after_commit(ctx, session)
     return messages
 
 
+@contextmanager
+def queueing(ctx: Context, wake: Callable[[], object]) -> Iterator[Session]:
+    """A transaction of our own for sends.
+
+    What it queues goes straight to this process's worker when that worker
+    can start it at once (``Worker.take_over``: no claim has to find it).
+    Whatever is left wakes the workers: those of other processes through a
+    notification in the transaction (PostgreSQL), and ``wake()`` is called
+    once it committed.
+    """
+    taker = ctx.taker
+    queued: list[str] = []
+    taken: list[Job] = []
+    try:
+        with ctx.store.transaction() as s:
+            s.info[_QUEUED] = queued
+            yield s
+            if taker is not None and queued:
+                taken = taker.take_over(s, queued)
+            if len(taken) < len(queued):
+                ctx.store.notify_due(s)
+    except BaseException:
+        if taker is not None and taken:
+            taker.give_back(taken)
+        raise
+    if taker is not None and taken:
+        taker.hand_over(taken)
+    if len(taken) < len(queued):
+        wake()
+
+
 def send_batch(
-    ctx: Context, requests: list[SendRequest], *, wake: bool = True
+    ctx: Context, requests: list[SendRequest], *, wake: Callable[[], object] | None = None
 ) -> list[Message | BaseException]:
     """The events of concurrent callers in one transaction of our own, each
     independent of the others: an event that fails (bad input, an idempotency
@@ -149,10 +185,11 @@ def send_batch(
     savepoint and fails its own caller only. When the commit fails, every
     caller of the batch fails with it: nothing of the batch was kept.
 
-    Once committed, this process's workers are woken, unless ``wake`` is
-    False (the caller then wakes them).
+    Once committed, ``wake()`` (default: wake this process's workers) is
+    called if the batch queued deliveries its worker did not take over
+    (see :func:`queueing`).
     """
-    with ctx.waking_transaction() if wake else ctx.store.transaction() as s:
+    with queueing(ctx, wake or ctx.hooks.wake) as s:
         if len(requests) == 1:  # nothing to isolate it from: no savepoint
             return [send_in(ctx, s, requests[0])]
         outcomes: list[Message | BaseException] = []
@@ -172,8 +209,12 @@ async def asend(ctx: Context, request: SendRequest, session: AsyncSession | None
     millisecond), in a thread otherwise."""
     if session is None:
         if ctx.local_database:
+            loop = asyncio.get_running_loop()
+            # Woken at the loop's next turn: the callers of the batch resume
+            # (and answer theirs) before the worker claims.
             message: Message = await ctx.loop_sends.submit(
-                request, lambda batch: send_batch(ctx, batch, wake=False), then=ctx.hooks.wake
+                request,
+                lambda batch: send_batch(ctx, batch, wake=lambda: loop.call_soon(ctx.hooks.wake)),
             )
             return message
         [message] = await asyncio.to_thread(send, ctx, [request], None)
@@ -290,7 +331,11 @@ def _store(
             ) from None
         return _replay(ctx, s, existing, request_hash)
     if deliveries:
-        ctx.store.notify_due(s)
+        queued = s.info.get(_QUEUED)
+        if queued is None:  # the caller's transaction: notify other processes with it
+            ctx.store.notify_due(s)
+        else:
+            queued.extend(d.id for d in deliveries)
     return message_of(row, len(deliveries))
 
 

@@ -61,6 +61,11 @@ class Settings(BaseSettings):
     """Fraction of ``worker_concurrency`` one tenant may hold in flight in one
     worker (at least one slot), so a tenant with hanging endpoints cannot take
     every slot from the others."""
+    worker_take_over: bool = True
+    """Whether a running worker takes the deliveries of its own process's
+    sends straight from their transaction when it can start them at once (no
+    claim in between). On PostgreSQL that adds about a millisecond to each
+    send and saves about two before the receiver gets the event."""
     shutdown_grace_seconds: float = Field(default=10.0, ge=0)
     """On shutdown, how long in-flight requests may finish before the rest is released."""
     connect_timeout: float = Field(default=5.0, gt=0)

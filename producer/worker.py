@@ -19,11 +19,12 @@ from collections import Counter, defaultdict, deque
 from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from functools import partial
 from typing import Any, TypeVar
 
 from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.orm import Session
 from tenacity import (
     AsyncRetrying,
     before_sleep_log,
@@ -39,7 +40,7 @@ from producer.health import is_probing
 from producer.ids import new_id
 from producer.maintenance import Maintenance, reclaim_expired_leases
 from producer.outcomes import Outcomes
-from producer.queue import EndpointLimits, Job
+from producer.queue import Candidate, EndpointLimits, Job
 from producer.store import NOTIFY_CHANNEL
 from producer.tracing import batch_span
 from producer.transport import Transport
@@ -106,6 +107,15 @@ class Worker:
         # rest of the slots and of the lease budget stay for other tenants.
         self._tenant_slots = max(1, int(settings.worker_tenant_share * settings.worker_concurrency))
         self._tenant_in_flight: Counter[str] = Counter()
+        # Deliveries held (queued or in flight) per endpoint and per tenant,
+        # and in all. Senders of other threads read and reserve them when
+        # they hand deliveries over (take_over), hence the lock.
+        self._held_lock = threading.Lock()
+        self._held_endpoints: Counter[str] = Counter()
+        self._held_tenants: Counter[str] = Counter()
+        self._held_count = 0
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._releases: set[asyncio.Future[int]] = set()
         self._heartbeat_task: asyncio.Task[None] | None = None
         # One thread for all of this worker's database work: claims and
         # records never wait on each other's locks (SQLite has one writer).
@@ -128,7 +138,7 @@ class Worker:
 
     async def run(self) -> None:
         """Run until :meth:`stop`; in-flight work is finished or released."""
-        loop = asyncio.get_running_loop()
+        loop = self._loop = asyncio.get_running_loop()
         remove = self.ctx.hooks.on_send(lambda: loop.call_soon_threadsafe(self._signal.set))
         recorder = asyncio.create_task(self._recorder(), name="webhooks-recorder")
         listener = (
@@ -140,8 +150,12 @@ class Worker:
         stop_answering = self._answer_doorbell(loop)
         try:
             await self._db(reclaim_expired_leases, self.ctx)
-            await self._loop()
+            if self.ctx.taker is None and self.settings.worker_take_over:
+                self.ctx.taker = self
+            await self._claim_loop()
         finally:
+            if self.ctx.taker is self:
+                self.ctx.taker = None
             remove()
             stop_answering()
             if listener is not None:
@@ -212,10 +226,10 @@ class Worker:
 
     # -- claiming ------------------------------------------------------------------
 
-    async def _loop(self) -> None:
+    async def _claim_loop(self) -> None:
         settings = self.settings
         while not self._stopping.is_set():
-            room = self._max_leased - self._leased_total()
+            room = self._max_leased - self._held_count
             requested = min(room, settings.worker_batch_size)
             claimed: list[Job] = []
             if requested > 0:
@@ -231,11 +245,12 @@ class Worker:
                 self.ctx.hooks.claimed(self.owner, len(claimed))
                 self._caps.update(caps)
                 held = self._held()
-                for job in claimed:
-                    # A lease that lapsed under load may have come back to us:
-                    # the delivery is sent once, by the job already held.
-                    if job.delivery_id not in held:
-                        self._queues[job.endpoint_id].append(job)
+                # A lease that lapsed under load may have come back to us:
+                # the delivery is sent once, by the job already held.
+                fresh = [job for job in claimed if job.delivery_id not in held]
+                self._hold(fresh)
+                for job in fresh:
+                    self._queues[job.endpoint_id].append(job)
                 self._dispatch()
             if requested > 0 and len(claimed) >= requested:
                 continue  # more may be due right now
@@ -245,10 +260,8 @@ class Worker:
     def _local_busy(self) -> dict[str, int]:
         """Deliveries this worker holds per endpoint (a snapshot for the claim,
         which runs in another thread)."""
-        busy = {e: len(q) for e, q in self._queues.items()}
-        for endpoint_id, slots in self._in_flight.items():
-            busy[endpoint_id] = busy.get(endpoint_id, 0) + len(slots)
-        return busy
+        with self._held_lock:
+            return dict(self._held_endpoints)
 
     def _held(self) -> set[str]:
         """The deliveries this worker holds, queued or in flight."""
@@ -258,12 +271,26 @@ class Worker:
 
     def _local_tenants(self) -> Counter[str]:
         """Deliveries this worker holds per tenant (a snapshot for the claim)."""
-        held = Counter(job.tenant for queue in self._queues.values() for job in queue)
-        held.update(job.tenant for job, _ in self._tasks.values())
-        return held
+        with self._held_lock:
+            return Counter(self._held_tenants)
 
-    def _leased_total(self) -> int:
-        return len(self._tasks) + sum(len(q) for q in self._queues.values())
+    def _hold(self, jobs: Sequence[Job | Candidate]) -> None:
+        with self._held_lock:
+            self._count_held(jobs, 1)
+
+    def _let_go(self, jobs: Sequence[Job | Candidate]) -> None:
+        with self._held_lock:
+            self._count_held(jobs, -1)
+
+    def _count_held(self, jobs: Sequence[Job | Candidate], step: int) -> None:
+        for job in jobs:
+            self._held_endpoints[job.endpoint_id] += step
+            if not self._held_endpoints[job.endpoint_id]:
+                del self._held_endpoints[job.endpoint_id]
+            self._held_tenants[job.tenant] += step
+            if not self._held_tenants[job.tenant]:
+                del self._held_tenants[job.tenant]
+        self._held_count += step * len(jobs)
 
     def _cap(self, max_in_flight: int | None, ordering: str, failures: int) -> int:
         """How many deliveries of one endpoint may be in flight at once."""
@@ -316,43 +343,144 @@ class Worker:
                 mine = queue.lock_endpoints(s, {r.endpoint_id for r in rows})
                 mine -= queue.endpoints_leased_by_others(s, mine, owner=self.owner, now=now)
                 rows = [r for r in rows if r.endpoint_id in mine]
-            busy: defaultdict[str, int] = defaultdict(int, local)
-            tenant_busy = Counter(tenants)
             heads = queue.fifo_heads(s, list({r.endpoint_id for r in rows if r.ordering == "fifo"}))
-            chosen: list[str] = []
-            caps: dict[str, int] = {}
-            for row in rows:
-                cap = self._cap(row.max_in_flight, row.ordering, row.consecutive_failures)
-                if (
-                    busy[row.endpoint_id] >= self._prefetch(cap)
-                    or tenant_busy[row.tenant] >= tenant_budget
-                    or (row.ordering == "fifo" and heads.get(row.endpoint_id) != row.id)
-                ):
-                    drained = False  # left for when a slot or the line frees
-                    continue
-                busy[row.endpoint_id] += 1
-                tenant_busy[row.tenant] += 1
-                chosen.append(row.id)
-                caps[row.endpoint_id] = cap
-            # A short lease, renewed by the heartbeat for as long as this worker
-            # lives (however long the deliveries wait here or their requests
-            # take): a worker that dies stops holding its endpoints soon.
-            if chosen:
-                queue.mark_sending(
-                    s,
-                    chosen,
-                    owner=self.owner,
-                    lease_expires_at=now + timedelta(seconds=self.settings.lease_seconds),
-                    now=now,
-                )
-            jobs = queue.jobs(
-                s, chosen, partial(live_secrets, self.ctx, now), self.ctx.secret_box.open
-            )
-            return jobs, caps, drained
+            chosen, caps = self._choose(rows, local, tenants, heads, ahead=True)
+            drained = drained and len(chosen) == len(rows)  # else some wait for a slot or the line
+            return self._lease(s, [r.id for r in chosen], now), caps, drained
+
+    def _choose(
+        self,
+        rows: list[Candidate],
+        local: dict[str, int],
+        tenants: Counter[str],
+        heads: dict[str, str],
+        *,
+        ahead: bool,
+    ) -> tuple[list[Candidate], dict[str, int]]:
+        """The candidates this worker may lease on top of what it holds
+        (``local`` per endpoint, ``tenants`` per tenant), in order, and the
+        in-flight cap of their endpoints: within each endpoint's cap and each
+        tenant's share of the slots, a few rounds of both when leasing
+        ``ahead``, else only what can start now; for a FIFO endpoint, only its
+        oldest unfinished delivery (``heads``)."""
+        busy: defaultdict[str, int] = defaultdict(int, local)
+        tenant_busy = Counter(tenants)
+        tenant_budget = (PREFETCH_ROUNDS if ahead else 1) * self._tenant_slots
+        chosen: list[Candidate] = []
+        caps: dict[str, int] = {}
+        for row in rows:
+            cap = self._cap(row.max_in_flight, row.ordering, row.consecutive_failures)
+            if (
+                busy[row.endpoint_id] >= (self._prefetch(cap) if ahead else cap)
+                or tenant_busy[row.tenant] >= tenant_budget
+                or (row.ordering == "fifo" and heads.get(row.endpoint_id) != row.id)
+            ):
+                continue
+            busy[row.endpoint_id] += 1
+            tenant_busy[row.tenant] += 1
+            chosen.append(row)
+            caps[row.endpoint_id] = cap
+        return chosen, caps
+
+    def _lease(self, s: Session, delivery_ids: list[str], now: datetime) -> list[Job]:
+        """Lease deliveries to this worker in ``s``: their jobs.
+
+        A short lease, renewed by the heartbeat for as long as this worker
+        lives (however long the deliveries wait here or their requests take):
+        a worker that dies stops holding its endpoints soon.
+        """
+        return self.ctx.queue.lease(
+            s,
+            delivery_ids,
+            partial(live_secrets, self.ctx, now),
+            self.ctx.secret_box.open,
+            owner=self.owner,
+            lease_expires_at=now + timedelta(seconds=self.settings.lease_seconds),
+            now=now,
+        )
 
     @staticmethod
     def _prefetch(cap: int) -> int:
         return 1 if cap == 1 else PREFETCH_ROUNDS * cap
+
+    # -- hand-over from senders of this process --------------------------------------
+
+    def take_over(self, s: Session, delivery_ids: Sequence[str]) -> list[Job]:
+        """Lease to this worker, in the sender's transaction ``s``, those of
+        the deliveries it just queued that the worker can start at once:
+        their jobs. No claim is then needed to find them.
+
+        Only while nothing older waits for a worker (the last claim left no
+        due delivery behind), so a fresh event never overtakes a backlog; and
+        only what a claim would lease and the worker could start now: free
+        slots, the endpoint's cap, the tenant's share, FIFO order, and no
+        other worker serving the endpoint. The rest stay queued for any
+        worker. The reservation is made at once: the sender passes the jobs
+        to :meth:`hand_over` once ``s`` commits, or to :meth:`give_back`.
+        """
+        if self._stopping.is_set() or not self._drained or not delivery_ids:
+            return []
+        if self._held_count >= self.settings.worker_concurrency:
+            return []
+        queue, now = self.ctx.queue, self.ctx.clock()
+        rows = queue.due_among(s, delivery_ids, now=now)  # their endpoints locked on PostgreSQL
+        endpoints = {r.endpoint_id for r in rows}
+        endpoints -= queue.endpoints_leased_by_others(s, endpoints, owner=self.owner, now=now)
+        rows = [r for r in rows if r.endpoint_id in endpoints]
+        fifo = list({r.endpoint_id for r in rows if r.ordering == "fifo"})
+        heads = queue.fifo_heads(s, fifo)
+        with self._held_lock:
+            room = self.settings.worker_concurrency - self._held_count
+            chosen, caps = self._choose(
+                rows, dict(self._held_endpoints), Counter(self._held_tenants), heads, ahead=False
+            )
+            chosen = chosen[: max(room, 0)]
+            self._count_held(chosen, 1)
+        if len(chosen) < len(delivery_ids):
+            self._drained = False  # the rest wait in the queue: claim before taking more
+        try:
+            jobs = self._lease(s, [r.id for r in chosen], now)
+        except BaseException:
+            self._let_go(chosen)
+            raise
+        # One dict update: atomic for the worker's thread, which reads it.
+        self._caps.update(caps)
+        return jobs
+
+    def hand_over(self, jobs: list[Job]) -> None:
+        """Start the jobs of :meth:`take_over` once their transaction
+        committed (from any thread). Should the worker have stopped
+        meanwhile, they go back to the queue."""
+        if not jobs:
+            return
+        loop = self._loop
+        try:
+            if loop is None:
+                raise RuntimeError("the worker never ran")
+            loop.call_soon_threadsafe(self._take, jobs)
+        except RuntimeError:  # its loop has closed
+            self._let_go(jobs)
+            release_deliveries(self.ctx, [j.delivery_id for j in jobs], self.owner)
+
+    def give_back(self, jobs: list[Job]) -> None:
+        """Forget the jobs of :meth:`take_over` whose transaction rolled back."""
+        self._let_go(jobs)
+
+    def _take(self, jobs: list[Job]) -> None:
+        if self._stopping.is_set():
+            self._let_go(jobs)
+            ids = [job.delivery_id for job in jobs]
+            release = asyncio.ensure_future(
+                asyncio.to_thread(release_deliveries, self.ctx, ids, self.owner)
+            )
+            self._releases.add(release)
+            release.add_done_callback(self._releases.discard)
+            return
+        for job in jobs:
+            self._queues[job.endpoint_id].append(job)
+        # At the next turn: a sender on this loop (the API) first answers
+        # its callers, whose callbacks are scheduled behind this one.
+        asyncio.get_running_loop().call_soon(self._dispatch)
 
     # -- sending -------------------------------------------------------------------
 
@@ -386,6 +514,7 @@ class Worker:
 
     def _finished(self, task: asyncio.Task[None]) -> None:
         job, slot = self._tasks.pop(task)
+        self._let_go([job])
         self._tenant_in_flight[job.tenant] -= 1
         if not self._tenant_in_flight[job.tenant]:
             del self._tenant_in_flight[job.tenant]
@@ -506,6 +635,8 @@ class Worker:
         self._queues.clear()
         if released:
             await self._db(release_deliveries, self.ctx, released, self.owner)
+        if self._releases:  # jobs handed over while stopping
+            await asyncio.gather(*self._releases, return_exceptions=True)
         await self.transport.aclose()
         self._db_thread.shutdown(wait=False)
 

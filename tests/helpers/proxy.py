@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import ssl
 import threading
 from dataclasses import dataclass
@@ -113,7 +114,10 @@ async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> N
     except (ConnectionError, asyncio.CancelledError):
         pass
     finally:
-        writer.close()
+        # A pipe still open when the proxy's loop closed ends here at
+        # garbage collection, with no loop left to close its transport on.
+        with contextlib.suppress(RuntimeError):
+            writer.close()
 
 
 class ConnectProxy(_LoopThread):
