@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, NamedTuple, Protocol
 
-from sqlalchemy import Integer, Select, and_, bindparam, case, func, select, update
+from sqlalchemy import Integer, Select, and_, bindparam, case, exists, func, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
@@ -293,6 +293,21 @@ _JOBS = (
 _LEASE_RETURNING_JOBS = _MARK_SENDING.where(
     MessageRow.id == DeliveryRow.message_id, EndpointRow.id == DeliveryRow.endpoint_id
 ).returning(*_JOB_COLUMNS)
+_held = _table.alias("held")
+# Whether no other worker holds a live lease on the delivery's endpoint. In a
+# statement run after the endpoint rows were locked, its snapshot sees every
+# lease committed before: the re-check of a claim, in the lease itself.
+_UNSERVED = ~exists().where(
+    _held.c.endpoint_id == _table.c.endpoint_id,
+    _held.c.status == "sending",
+    _held.c.lease_owner != bindparam("b_owner"),
+    _held.c.lease_expires_at >= _NOW,
+)
+_LEASE_UNSERVED_RETURNING_JOBS = _LEASE_RETURNING_JOBS.where(_UNSERVED)
+_MARK_SENDING_UNSERVED = _MARK_SENDING.where(_UNSERVED)
+_JOBS_LEASED = _JOBS.where(
+    DeliveryRow.status == "sending", DeliveryRow.lease_owner == bindparam("b_owner")
+)
 
 
 class Queue:
@@ -433,23 +448,33 @@ class Queue:
         owner: str,
         lease_expires_at: datetime,
         now: datetime,
+        unserved_only: bool = False,
     ) -> list[Job]:
         """:meth:`mark_sending` then :meth:`jobs`, in one statement on
-        PostgreSQL: the jobs of the deliveries leased, in id order."""
+        PostgreSQL: the jobs of the deliveries leased, in id order.
+
+        ``unserved_only`` leaves out the deliveries of endpoints another
+        worker holds a live lease on (:meth:`endpoints_leased_by_others`,
+        asked in the same statement on PostgreSQL: lock the endpoints first).
+        """
         if not delivery_ids:
             return []
-        if not self.row_locks:
-            self.mark_sending(
-                session, delivery_ids, owner=owner, lease_expires_at=lease_expires_at, now=now
-            )
-            return self.jobs(session, delivery_ids, open_secrets, open_value)
         params = {
             "b_ids": list(delivery_ids),
             "b_owner": owner,
             "b_until": lease_expires_at,
             "b_now": now,
         }
-        rows = session.connection().execute(_LEASE_RETURNING_JOBS, params)
+        connection = session.connection()
+        if not self.row_locks:
+            if not unserved_only:
+                connection.execute(_MARK_SENDING, params)
+                return self.jobs(session, delivery_ids, open_secrets, open_value)
+            connection.execute(_MARK_SENDING_UNSERVED, params)
+            leased = connection.execute(_JOBS_LEASED, {"b_ids": params["b_ids"], "b_owner": owner})
+            return [_job_of(row, open_secrets, open_value) for row in leased]
+        stmt = _LEASE_UNSERVED_RETURNING_JOBS if unserved_only else _LEASE_RETURNING_JOBS
+        rows = connection.execute(stmt, params)
         jobs = [_job_of(row, open_secrets, open_value) for row in rows]
         return sorted(jobs, key=lambda job: job.delivery_id)
 

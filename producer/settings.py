@@ -64,7 +64,7 @@ class Settings(BaseSettings):
     worker_take_over: bool = True
     """Whether a running worker takes the deliveries of its own process's
     sends straight from their transaction when it can start them at once (no
-    claim in between). On PostgreSQL that adds about a millisecond to each
+    claim in between). On PostgreSQL that adds one to two milliseconds to each
     send and saves about two before the receiver gets the event."""
     shutdown_grace_seconds: float = Field(default=10.0, ge=0)
     """On shutdown, how long in-flight requests may finish before the rest is released."""

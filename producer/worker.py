@@ -382,8 +382,11 @@ class Worker:
             caps[row.endpoint_id] = cap
         return chosen, caps
 
-    def _lease(self, s: Session, delivery_ids: list[str], now: datetime) -> list[Job]:
-        """Lease deliveries to this worker in ``s``: their jobs.
+    def _lease(
+        self, s: Session, delivery_ids: list[str], now: datetime, *, unserved_only: bool = False
+    ) -> list[Job]:
+        """Lease deliveries to this worker in ``s``: their jobs (see
+        ``Queue.lease`` for ``unserved_only``).
 
         A short lease, renewed by the heartbeat for as long as this worker
         lives (however long the deliveries wait here or their requests take):
@@ -397,6 +400,7 @@ class Worker:
             owner=self.owner,
             lease_expires_at=now + timedelta(seconds=self.settings.lease_seconds),
             now=now,
+            unserved_only=unserved_only,
         )
 
     @staticmethod
@@ -424,9 +428,6 @@ class Worker:
             return []
         queue, now = self.ctx.queue, self.ctx.clock()
         rows = queue.due_among(s, delivery_ids, now=now)  # their endpoints locked on PostgreSQL
-        endpoints = {r.endpoint_id for r in rows}
-        endpoints -= queue.endpoints_leased_by_others(s, endpoints, owner=self.owner, now=now)
-        rows = [r for r in rows if r.endpoint_id in endpoints]
         fifo = list({r.endpoint_id for r in rows if r.ordering == "fifo"})
         heads = queue.fifo_heads(s, fifo)
         with self._held_lock:
@@ -436,15 +437,19 @@ class Worker:
             )
             chosen = chosen[: max(room, 0)]
             self._count_held(chosen, 1)
-        if len(chosen) < len(delivery_ids):
-            self._drained = False  # the rest wait in the queue: claim before taking more
         try:
-            jobs = self._lease(s, [r.id for r in chosen], now)
+            # Not those of an endpoint another worker serves, which stay queued.
+            jobs = self._lease(s, [r.id for r in chosen], now, unserved_only=True)
         except BaseException:
             self._let_go(chosen)
             raise
+        if len(jobs) < len(chosen):
+            leased = {job.delivery_id for job in jobs}
+            self._let_go([r for r in chosen if r.id not in leased])
+        if len(jobs) < len(delivery_ids):
+            self._drained = False  # the rest wait in the queue: claim before taking more
         # One dict update: atomic for the worker's thread, which reads it.
-        self._caps.update(caps)
+        self._caps.update({job.endpoint_id: caps[job.endpoint_id] for job in jobs})
         return jobs
 
     def hand_over(self, jobs: list[Job]) -> None:
