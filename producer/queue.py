@@ -466,17 +466,15 @@ class Queue:
             "b_now": now,
         }
         connection = session.connection()
-        if not self.row_locks:
-            if not unserved_only:
-                connection.execute(_MARK_SENDING, params)
-                return self.jobs(session, delivery_ids, open_secrets, open_value)
-            connection.execute(_MARK_SENDING_UNSERVED, params)
-            leased = connection.execute(_JOBS_LEASED, {"b_ids": params["b_ids"], "b_owner": owner})
-            return [_job_of(row, open_secrets, open_value) for row in leased]
-        stmt = _LEASE_UNSERVED_RETURNING_JOBS if unserved_only else _LEASE_RETURNING_JOBS
-        rows = connection.execute(stmt, params)
-        jobs = [_job_of(row, open_secrets, open_value) for row in rows]
-        return sorted(jobs, key=lambda job: job.delivery_id)
+        if self.row_locks:
+            stmt = _LEASE_UNSERVED_RETURNING_JOBS if unserved_only else _LEASE_RETURNING_JOBS
+            jobs = [
+                _job_of(row, open_secrets, open_value) for row in connection.execute(stmt, params)
+            ]
+            return sorted(jobs, key=lambda job: job.delivery_id)
+        connection.execute(_MARK_SENDING_UNSERVED if unserved_only else _MARK_SENDING, params)
+        rows = connection.execute(_JOBS_LEASED, {"b_ids": params["b_ids"], "b_owner": owner})
+        return [_job_of(row, open_secrets, open_value) for row in rows]
 
     def renew_leases(self, session: Session, owner: str, until: datetime) -> int:
         """Extend every lease ``owner`` holds to ``until`` (a live worker's
