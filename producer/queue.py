@@ -245,7 +245,9 @@ def _due_candidates(
         stmt = stmt.where(_table.c.tenant.not_in(bindparam("b_tenants", expanding=True)))
     if among:
         stmt = stmt.where(_table.c.id.in_(bindparam("b_ids", expanding=True)))
-    stmt = stmt.order_by(_table.c.next_attempt_at).limit(bindparam("b_limit", type_=Integer))
+    # A sender's own deliveries, few, are taken in the order it queued them.
+    order = (_table.c.next_attempt_at, _table.c.id) if among else (_table.c.next_attempt_at,)
+    stmt = stmt.order_by(*order).limit(bindparam("b_limit", type_=Integer))
     if row_locks:
         stmt = stmt.with_for_update(of=_endpoints if among else _table, skip_locked=True)
     return stmt
