@@ -272,13 +272,23 @@ _LOCK_ENDPOINTS = (
     .order_by(_endpoints.c.id)
     .with_for_update(skip_locked=True)
 )
+
+
+def _leased_by_others(deliveries: Any) -> Any:
+    """Whether a row of ``deliveries`` (the table or an alias) is under the
+    live lease of a worker other than ``b_owner``."""
+    return and_(
+        deliveries.c.status == "sending",
+        deliveries.c.lease_owner != bindparam("b_owner"),
+        deliveries.c.lease_expires_at >= _NOW,
+    )
+
+
 _LEASED_BY_OTHERS = (
     select(_table.c.endpoint_id)
     .where(
         _table.c.endpoint_id.in_(bindparam("b_ids", expanding=True)),
-        _table.c.status == "sending",
-        _table.c.lease_owner != bindparam("b_owner"),
-        _table.c.lease_expires_at >= _NOW,
+        _leased_by_others(_table),
     )
     .distinct()
 )
@@ -299,12 +309,7 @@ _held = _table.alias("held")
 # Whether no other worker holds a live lease on the delivery's endpoint. In a
 # statement run after the endpoint rows were locked, its snapshot sees every
 # lease committed before: the re-check of a claim, in the lease itself.
-_UNSERVED = ~exists().where(
-    _held.c.endpoint_id == _table.c.endpoint_id,
-    _held.c.status == "sending",
-    _held.c.lease_owner != bindparam("b_owner"),
-    _held.c.lease_expires_at >= _NOW,
-)
+_UNSERVED = ~exists().where(_held.c.endpoint_id == _table.c.endpoint_id, _leased_by_others(_held))
 _LEASE_UNSERVED_RETURNING_JOBS = _LEASE_RETURNING_JOBS.where(_UNSERVED)
 _MARK_SENDING_UNSERVED = _MARK_SENDING.where(_UNSERVED)
 _JOBS_LEASED = _JOBS.where(
@@ -428,16 +433,12 @@ class Queue:
         owner: str,
         lease_expires_at: datetime,
         now: datetime,
+        unserved_only: bool = False,
     ) -> None:
-        """Lease deliveries to a worker."""
+        """Lease deliveries to a worker (``unserved_only``: see :meth:`lease`)."""
         session.connection().execute(
-            _MARK_SENDING,
-            {
-                "b_ids": list(delivery_ids),
-                "b_owner": owner,
-                "b_until": lease_expires_at,
-                "b_now": now,
-            },
+            _MARK_SENDING_UNSERVED if unserved_only else _MARK_SENDING,
+            _lease_params(delivery_ids, owner, lease_expires_at, now),
         )
 
     def lease(
@@ -461,21 +462,23 @@ class Queue:
         """
         if not delivery_ids:
             return []
-        params = {
-            "b_ids": list(delivery_ids),
-            "b_owner": owner,
-            "b_until": lease_expires_at,
-            "b_now": now,
-        }
         connection = session.connection()
         if self.row_locks:
             stmt = _LEASE_UNSERVED_RETURNING_JOBS if unserved_only else _LEASE_RETURNING_JOBS
+            params = _lease_params(delivery_ids, owner, lease_expires_at, now)
             jobs = [
                 _job_of(row, open_secrets, open_value) for row in connection.execute(stmt, params)
             ]
             return sorted(jobs, key=lambda job: job.delivery_id)
-        connection.execute(_MARK_SENDING_UNSERVED if unserved_only else _MARK_SENDING, params)
-        rows = connection.execute(_JOBS_LEASED, {"b_ids": params["b_ids"], "b_owner": owner})
+        self.mark_sending(
+            session,
+            delivery_ids,
+            owner=owner,
+            lease_expires_at=lease_expires_at,
+            now=now,
+            unserved_only=unserved_only,
+        )
+        rows = connection.execute(_JOBS_LEASED, {"b_ids": list(delivery_ids), "b_owner": owner})
         return [_job_of(row, open_secrets, open_value) for row in rows]
 
     def renew_leases(self, session: Session, owner: str, until: datetime) -> int:
@@ -605,6 +608,18 @@ class Queue:
             )
         ).one()
         return int(count or 0), oldest
+
+
+def _lease_params(
+    delivery_ids: Sequence[str], owner: str, lease_expires_at: datetime, now: datetime
+) -> dict[str, Any]:
+    """The parameters of the statements that lease deliveries."""
+    return {
+        "b_ids": list(delivery_ids),
+        "b_owner": owner,
+        "b_until": lease_expires_at,
+        "b_now": now,
+    }
 
 
 def _job_of(row: Any, open_secrets: OpenSecrets, open_value: Callable[[str], str]) -> Job:

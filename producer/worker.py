@@ -115,7 +115,7 @@ class Worker:
         self._held_tenants: Counter[str] = Counter()
         self._held_count = 0
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._releases: set[asyncio.Future[int]] = set()
+        self._releases: set[asyncio.Task[int]] = set()
         self._heartbeat_task: asyncio.Task[None] | None = None
         # One thread for all of this worker's database work: claims and
         # records never wait on each other's locks (SQLite has one writer).
@@ -475,9 +475,7 @@ class Worker:
         if self._stopping.is_set():
             self._let_go(jobs)
             ids = [job.delivery_id for job in jobs]
-            release = asyncio.ensure_future(
-                asyncio.to_thread(release_deliveries, self.ctx, ids, self.owner)
-            )
+            release = asyncio.create_task(self._db(release_deliveries, self.ctx, ids, self.owner))
             self._releases.add(release)
             release.add_done_callback(self._releases.discard)
             return
