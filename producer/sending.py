@@ -265,7 +265,11 @@ def _store(
         if existing is not None:
             return _replay(ctx, s, existing, request_hash)
 
-    rules = ctx.store.event_type_rules(s, event_type)
+    routes = None
+    if endpoint_ids is None:  # its endpoints by index, in the same query
+        rules, routes = ctx.store.rules_and_receiving(s, event_type, tenant, channels)
+    else:
+        rules = ctx.store.event_type_rules(s, event_type)
     archived, schemas = rules if rules is not None else (False, {})
     if archived:
         raise ValidationError.for_field("event_type", f"{event_type} is archived")
@@ -284,7 +288,7 @@ def _store(
     deliveries: list[DeliveryRow] = []
     filtered = 0
     for endpoint_id, endpoint_version, filter_ in _targets(
-        ctx, s, tenant, event_type, channels, endpoint_ids
+        ctx, s, tenant, event_type, channels, endpoint_ids, routes
     ):
         if filter_ is not None and not evaluate(filter_, data):
             filtered += 1
@@ -346,12 +350,14 @@ def _targets(
     event_type: str,
     channels: Sequence[str],
     endpoint_ids: Sequence[str] | None,
+    routes: list[tuple[str, str | None, str | None]] | None,
 ) -> list[tuple[str, str | None, Any]]:
     """``(id, version, payload filter)`` of the endpoints a message goes to
     by event type and channels, before their filters: found by index among
-    the tenant's, or among ``endpoint_ids`` (each of which must be the tenant's)."""
+    the tenant's (``routes``, from :meth:`Store.rules_and_receiving`), or
+    among ``endpoint_ids`` (each of which must be the tenant's)."""
     if endpoint_ids is None:
-        routes = ctx.store.receiving_endpoints(s, tenant, event_type, channels)
+        assert routes is not None
         return [(i, version, parsed_filter(stored)) for i, version, stored in routes]
     endpoints = ctx.store.endpoints_of_tenant(s, tenant, endpoint_ids)
     missing = sorted(set(endpoint_ids) - {e.id for e in endpoints})

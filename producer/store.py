@@ -16,7 +16,20 @@ from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import Select, Text, bindparam, case, cast, func, select, text, update
+from sqlalchemy import (
+    Select,
+    Text,
+    bindparam,
+    case,
+    cast,
+    func,
+    literal_column,
+    null,
+    select,
+    text,
+    union_all,
+    update,
+)
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
@@ -135,24 +148,29 @@ _endpoints = EndpointRow.__table__
 # with a condition on the endpoints' tenant too, PostgreSQL without
 # statistics yet (a new table) scans every endpoint of the tenant and probes
 # the index for each.
-_RECEIVING = (
-    select(_endpoints.c.id, _endpoints.c.version, cast(_endpoints.c.filter, Text))
-    .where(
-        _endpoints.c.id.in_(
-            select(_routes.c.endpoint_id).where(
-                _routes.c.tenant == bindparam("b_tenant"),
-                _routes.c.pattern.in_(bindparam("b_patterns", expanding=True)),
-                _routes.c.channel.in_(bindparam("b_channels", expanding=True)),
-            )
-        ),
-        _endpoints.c.deleted_at.is_(None),
-    )
-    .order_by(_endpoints.c.id)
+_RECEIVING_COLUMNS = (_endpoints.c.id, _endpoints.c.version, cast(_endpoints.c.filter, Text))
+_RECEIVES = (
+    _endpoints.c.id.in_(
+        select(_routes.c.endpoint_id).where(
+            _routes.c.tenant == bindparam("b_tenant"),
+            _routes.c.pattern.in_(bindparam("b_patterns", expanding=True)),
+            _routes.c.channel.in_(bindparam("b_channels", expanding=True)),
+        )
+    ),
+    _endpoints.c.deleted_at.is_(None),
 )
 _event_types = EventTypeRow.__table__
 _EVENT_TYPE_RULES = select(_event_types.c.archived_at, _event_types.c.schemas).where(
     _event_types.c.name == bindparam("b_name")
 )
+# Both in one round trip: the event type's row (part 0, if registered), then
+# the receiving endpoints (part 1), in id order.
+_RULES_AND_RECEIVING = union_all(
+    _EVENT_TYPE_RULES.add_columns(
+        literal_column("0").label("part"), null().label("id"), null(), null()
+    ),
+    select(null(), null(), literal_column("1"), *_RECEIVING_COLUMNS).where(*_RECEIVES),
+).order_by(text("part"), text("id"))
 _INSERT_MESSAGE = MessageRow.__table__.insert()
 _INSERT_DELIVERY = DeliveryRow.__table__.insert()
 _COLUMNS_OF: dict[type, list[tuple[str, str]]] = {
@@ -306,22 +324,32 @@ class Store:
             stmt = stmt.where(EndpointRow.id.in_(list(endpoint_ids)))
         return list(session.scalars(stmt.order_by(EndpointRow.id)))
 
-    def receiving_endpoints(
-        self, session: Session, tenant: str, event_type: str, channels: Sequence[str]
-    ) -> list[tuple[str, str | None, str | None]]:
-        """``(id, version, filter)`` of the live endpoints of a tenant that get
-        a message of ``event_type`` sent on ``channels``, in id order: those
-        with a pattern matching the event type and subscribed to no channel
-        or to one of ``channels``, found in one query by ranges of the
+    def rules_and_receiving(
+        self, session: Session, name: str, tenant: str, channels: Sequence[str]
+    ) -> tuple[tuple[bool, dict[str, Any]] | None, list[tuple[str, str | None, str | None]]]:
+        """What a send of an event of type ``name`` needs, in one query: the
+        type's :meth:`event_type_rules`, and ``(id, version, filter)`` of the
+        live endpoints of a tenant that get it when sent on ``channels``, in
+        id order: those with a pattern matching the event type and subscribed
+        to no channel or to one of ``channels``, found by ranges of the
         routing index (``webhook_endpoint_routes``). Only the payload filter
         is left to the caller, as its stored JSON text (see
         :func:`producer.routing.parsed_filter`)."""
         params = {
+            "b_name": name,
             "b_tenant": tenant,
-            "b_patterns": candidate_patterns(event_type),
+            "b_patterns": candidate_patterns(name),
             "b_channels": [ANY_CHANNEL, *channels],
         }
-        return [(i, v, f) for i, v, f in session.connection().execute(_RECEIVING, params)]
+        rules = None
+        routes = []
+        found = session.connection().execute(_RULES_AND_RECEIVING, params)
+        for archived_at, schemas, part, endpoint_id, version, filter_ in found:
+            if part == 0:
+                rules = (archived_at is not None, dict(schemas or {}))
+            else:
+                routes.append((endpoint_id, version, filter_))
+        return rules, routes
 
     def set_endpoint_channels(
         self, session: Session, endpoint_id: str, channels: Sequence[str]

@@ -11,7 +11,7 @@ from datetime import timedelta
 import pytest
 
 from producer import Producer
-from tests.helpers.waiting import wait_until
+from tests.helpers.waiting import start_idle_worker, wait_until
 
 
 def statuses(producer: Producer, **filters: object) -> list[str]:
@@ -290,12 +290,9 @@ def test_at_light_load_sends_reach_the_worker_without_a_claim(make_producer, rec
     either, and on PostgreSQL no notification wakes one)."""
     producer = make_producer(worker_poll_interval=60)  # no polls in between
     producer.create_endpoint(receiver.url("/ok"))
-    claims: list[int] = []
-    producer.context.hooks.on_claim(lambda _worker, claimed: claims.append(claimed))
     sends = 8
-    with producer.start_worker_thread():
-        wait_until(lambda: claims)  # the worker's first look, before any send
-        claims.clear()
+    thread, claims = start_idle_worker(producer)  # its first looks, before any send
+    with thread:
         for i in range(sends):
             producer.send("invoice.paid", {"i": i})
             wait_until(lambda n=i + 1: len(receiver.received("/ok")) == n)

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from producer import Producer
 from producer.models import DeliveryRow
-from tests.helpers.waiting import wait_until
+from tests.helpers.waiting import start_idle_worker, wait_until
 
 
 def leases(producer: Producer) -> list[tuple[str, str | None]]:
@@ -28,12 +28,8 @@ def leases(producer: Producer) -> list[tuple[str, str | None]]:
 
 def idle_worker(producer: Producer) -> Any:
     """Start ``producer``'s worker thread; returns it with its worker once
-    that worker looked for work and found none (it takes sends over from then)."""
-    claims: list[int] = []
-    remove = producer.context.hooks.on_claim(lambda _worker, claimed: claims.append(claimed))
-    thread = producer.start_worker_thread()
-    wait_until(lambda: claims and producer.context.taker is not None, what="an idle worker")
-    remove()
+    that worker is idle (it takes sends over from then)."""
+    thread, _ = start_idle_worker(producer)
     return thread, producer.context.taker
 
 
