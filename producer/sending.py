@@ -265,9 +265,10 @@ def _store(
         if existing is not None:
             return _replay(ctx, s, existing, request_hash)
 
-    routes = None
-    if endpoint_ids is None:  # its endpoints by index, in the same query
+    targets = None
+    if endpoint_ids is None:  # its endpoints by the routing index, in the same query
         rules, routes = ctx.store.rules_and_receiving(s, event_type, tenant, channels)
+        targets = [(i, version, parsed_filter(stored)) for i, version, stored in routes]
     else:
         rules = ctx.store.event_type_rules(s, event_type)
     archived, schemas = rules if rules is not None else (False, {})
@@ -287,9 +288,10 @@ def _store(
     bodies: dict[str | None, bytes | None] = {}
     deliveries: list[DeliveryRow] = []
     filtered = 0
-    for endpoint_id, endpoint_version, filter_ in _targets(
-        ctx, s, tenant, event_type, channels, endpoint_ids, routes
-    ):
+    if targets is None:
+        assert endpoint_ids is not None
+        targets = _named_targets(ctx, s, tenant, event_type, channels, endpoint_ids)
+    for endpoint_id, endpoint_version, filter_ in targets:
         if filter_ is not None and not evaluate(filter_, data):
             filtered += 1
             continue
@@ -343,22 +345,17 @@ def _store(
     return message_of(row, len(deliveries))
 
 
-def _targets(
+def _named_targets(
     ctx: Context,
     s: Session,
     tenant: str,
     event_type: str,
     channels: Sequence[str],
-    endpoint_ids: Sequence[str] | None,
-    routes: list[tuple[str, str | None, str | None]] | None,
+    endpoint_ids: Sequence[str],
 ) -> list[tuple[str, str | None, Any]]:
-    """``(id, version, payload filter)`` of the endpoints a message goes to
-    by event type and channels, before their filters: found by index among
-    the tenant's (``routes``, from :meth:`Store.rules_and_receiving`), or
-    among ``endpoint_ids`` (each of which must be the tenant's)."""
-    if endpoint_ids is None:
-        assert routes is not None
-        return [(i, version, parsed_filter(stored)) for i, version, stored in routes]
+    """``(id, version, payload filter)`` of those of ``endpoint_ids`` (each of
+    which must be the tenant's) a message goes to by event type and channels,
+    before their filters."""
     endpoints = ctx.store.endpoints_of_tenant(s, tenant, endpoint_ids)
     missing = sorted(set(endpoint_ids) - {e.id for e in endpoints})
     if missing:
