@@ -99,9 +99,9 @@ class Tracing:
         # its stored context: parsed once, not at each attempt. A small cache:
         # each message brings a context of its own, and entries kept for a
         # thousand attempts outlive the garbage collector's young generations
-        # and churn its oldest one (side by side in ``benchmarks/tracing.py``,
-        # tracing added 10-13 % to a delivery's CPU with 1,024 entries and
-        # 3-4 % with 64).
+        # and churn its oldest one (two A/B runs in the rotation of
+        # ``benchmarks/tracing.py``: tracing added 10-13 % to a delivery's CPU
+        # with 1,024 entries, 3-4 % with 64).
         self._parent_context = lru_cache(maxsize=64)(self._extract)
         self.tracer_provider = tracer_provider
         self._tracer = trace.get_tracer(INSTRUMENTATION_NAME, tracer_provider=tracer_provider)
