@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import select
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +12,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import ExceptionContext, make_url
+from sqlalchemy.exc import DisconnectionError
 
 from producer.settings import Settings
 
@@ -59,7 +61,6 @@ def create_db_engine(settings: Settings) -> Engine:
             pool_size=settings.db_pool_size,
             max_overflow=settings.db_max_overflow,
             pool_timeout=settings.db_pool_timeout,
-            pool_pre_ping=True,
         )
     # Bound parameters hold endpoint secrets and header values: keep them out
     # of error messages and of SQLAlchemy's statement log.
@@ -67,7 +68,41 @@ def create_db_engine(settings: Settings) -> Engine:
     event.listen(engine, "handle_error", _hide_row_values)
     if url.get_backend_name() == "sqlite":
         _configure_sqlite(engine)
+    elif url.get_backend_name() == "postgresql":
+        event.listen(engine, "checkout", _refuse_closed_connection)
     return engine
+
+
+def _refuse_closed_connection(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+    """Replace a pooled PostgreSQL connection the server has closed, before it
+    is used: checked without a round trip, unlike the pool's pre-ping.
+
+    An idle connection gets nothing from the server (nothing here LISTENs on a
+    pooled connection) until the server ends it: on a restart or an
+    administrator's termination it sends an error and closes the socket, and
+    when its process dies the socket reaches end of file. Either way the
+    socket turns readable, and the pool then opens a new connection in its
+    place. A connection that fails anyway (a network that vanished without a
+    word) fails its statement, which invalidates the whole pool at once.
+    """
+    if dbapi_connection.closed:
+        raise DisconnectionError("the connection is closed")
+    try:
+        readable = _readable(dbapi_connection.fileno())
+    except (OSError, ValueError) as exc:
+        raise DisconnectionError(f"the connection's socket is unusable: {exc}") from exc
+    if readable:
+        raise DisconnectionError("the server closed or is closing the connection")
+
+
+def _readable(fd: int) -> bool:
+    """Whether ``fd`` has something to read (or is at end of file), without waiting."""
+    if hasattr(select, "poll"):  # any descriptor number, unlike select()
+        poller = select.poll()
+        poller.register(fd, select.POLLIN)
+        return bool(poller.poll(0))
+    readable, _, _ = select.select([fd], [], [], 0)
+    return bool(readable)
 
 
 def _hide_row_values(context: ExceptionContext) -> None:

@@ -14,6 +14,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, fields
 from datetime import datetime
+from functools import lru_cache
 from typing import Any, TypeVar
 
 from sqlalchemy import (
@@ -177,6 +178,21 @@ _COLUMNS_OF: dict[type, list[tuple[str, str]]] = {
     cls: [(attr.key, attr.columns[0].key) for attr in sa_inspect(cls).column_attrs]
     for cls in (MessageRow, DeliveryRow)
 }
+
+
+@lru_cache(maxsize=8)
+def _message_with_delivery(
+    message_columns: tuple[str, ...], delivery_columns: tuple[str, ...]
+) -> Any:
+    """An insert of a delivery whose message is inserted by a CTE of the same
+    statement (PostgreSQL: the foreign key is checked at the statement's end,
+    once both rows exist). Parameters: the message's columns prefixed ``m_``,
+    the delivery's ``d_``. Built once per set of columns, so its compiled form
+    is cached like any other statement's."""
+    message = _INSERT_MESSAGE.values({c: bindparam(f"m_{c}") for c in message_columns})
+    return _INSERT_DELIVERY.values({c: bindparam(f"d_{c}") for c in delivery_columns}).add_cte(
+        message.cte("new_message")
+    )
 
 
 def _values(row: MessageRow | DeliveryRow) -> dict[str, Any]:
@@ -441,6 +457,20 @@ class Store:
         and leaves the caller's transaction usable.
         """
         connection = session.connection()
+        if (
+            message.idempotency_key is None
+            and len(deliveries) == 1
+            and connection.dialect.name == "postgresql"
+        ):
+            # The usual send, one delivery: one statement and one round trip.
+            message_values, delivery_values = _values(message), _values(deliveries[0])
+            statement = _message_with_delivery(tuple(message_values), tuple(delivery_values))
+            connection.execute(
+                statement,
+                {f"m_{k}": v for k, v in message_values.items()}
+                | {f"d_{k}": v for k, v in delivery_values.items()},
+            )
+            return
         if message.idempotency_key is None:
             connection.execute(_INSERT_MESSAGE, _values(message))
         else:
