@@ -25,7 +25,7 @@ from producer.context import Context
 from producer.errors import IdempotencyConflictError, PayloadTooLargeError, ValidationError
 from producer.filters import evaluate
 from producer.ids import new_id
-from producer.models import DeliveryRow, MessageRow
+from producer.models import MessageRow
 from producer.payloads import compact_json, default_version, render_envelope, validate_data
 from producer.queue import Job
 from producer.routing import (
@@ -286,7 +286,7 @@ def _store(
     payload = render(ctx, draft, draft.version)
 
     bodies: dict[str | None, bytes | None] = {}
-    deliveries: list[DeliveryRow] = []
+    deliveries: list[dict[str, Any]] = []  # by column: inserted as they are
     filtered = 0
     if targets is None:
         assert endpoint_ids is not None
@@ -298,36 +298,37 @@ def _store(
         if endpoint_version not in bodies:  # each version is rendered once
             bodies[endpoint_version] = body_for(ctx, draft, endpoint_version)
         deliveries.append(
-            DeliveryRow(
-                id=new_id("dlv"),
-                message_id=draft.id,
-                endpoint_id=endpoint_id,
-                tenant=tenant,
-                event_type=event_type,
-                status="pending",
-                payload=bodies[endpoint_version],
-                attempt_count=0,
-                next_attempt_at=now,
-                next_trigger="scheduled",
-                created_at=now,
-                updated_at=now,
-            )
+            {
+                "id": new_id("dlv"),
+                "message_id": draft.id,
+                "endpoint_id": endpoint_id,
+                "tenant": tenant,
+                "event_type": event_type,
+                "status": "pending",
+                "payload": bodies[endpoint_version],
+                "attempt_count": 0,
+                "next_attempt_at": now,
+                "next_trigger": "scheduled",
+                "created_at": now,
+                "updated_at": now,
+            }
         )
-    row = MessageRow(
-        id=draft.id,
-        tenant=tenant,
-        event_type=event_type,
-        version=draft.version,
-        payload=payload,
-        idempotency_key=idempotency_key,
-        request_hash=request_hash,
-        trace_context=trace_context,
-        channels=channels,
-        skipped={"filter": filtered} if filtered else None,
-        created_at=now,
-    )
+    skipped = {"filter": filtered} if filtered else None
+    message = {
+        "id": draft.id,
+        "tenant": tenant,
+        "event_type": event_type,
+        "version": draft.version,
+        "payload": payload,
+        "idempotency_key": idempotency_key,
+        "request_hash": request_hash,
+        "trace_context": trace_context,
+        "channels": channels,
+        "skipped": skipped,
+        "created_at": now,
+    }
     try:
-        ctx.store.insert_message(s, row, deliveries)
+        ctx.store.insert_message(s, message, deliveries)
     except DuplicateIdempotencyKey:
         assert idempotency_key is not None and request_hash is not None
         existing = ctx.store.message_by_idempotency_key(s, tenant, idempotency_key)
@@ -341,8 +342,19 @@ def _store(
         if queued is None:  # the caller's transaction: notify other processes with it
             ctx.store.notify_due(s)
         else:
-            queued.extend(d.id for d in deliveries)
-    return message_of(row, len(deliveries))
+            queued.extend(d["id"] for d in deliveries)
+    return Message(
+        id=draft.id,
+        tenant=tenant,
+        event_type=event_type,
+        version=draft.version,
+        created_at=now,
+        payload=payload,
+        idempotency_key=idempotency_key,
+        deliveries=len(deliveries),
+        channels=list(channels),
+        skipped=dict(skipped or {}),
+    )
 
 
 def _named_targets(

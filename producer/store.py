@@ -10,7 +10,7 @@ delivery worker's claim, lease and finish queries are in :mod:`producer.queue`.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, fields
 from datetime import datetime
@@ -31,7 +31,6 @@ from sqlalchemy import (
     union_all,
     update,
 )
-from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
@@ -174,10 +173,6 @@ _RULES_AND_RECEIVING = union_all(
 ).order_by(text("part"), text("id"))
 _INSERT_MESSAGE = MessageRow.__table__.insert()
 _INSERT_DELIVERY = DeliveryRow.__table__.insert()
-_COLUMNS_OF: dict[type, list[tuple[str, str]]] = {
-    cls: [(attr.key, attr.columns[0].key) for attr in sa_inspect(cls).column_attrs]
-    for cls in (MessageRow, DeliveryRow)
-}
 
 
 @lru_cache(maxsize=8)
@@ -193,14 +188,6 @@ def _message_with_delivery(
     return _INSERT_DELIVERY.values({c: bindparam(f"d_{c}") for c in delivery_columns}).add_cte(
         message.cte("new_message")
     )
-
-
-def _values(row: MessageRow | DeliveryRow) -> dict[str, Any]:
-    """The values set on a new row, by column: a Core insert of them is the
-    ORM's insert without its unit of work (columns left unset take their
-    defaults, as they would there)."""
-    state = vars(row)
-    return {column: state[attr] for attr, column in _COLUMNS_OF[type(row)] if attr in state}
 
 
 _WITH_FAILURES = select(_endpoints.c.id).where(
@@ -448,39 +435,41 @@ class Store:
         ).first()
 
     def insert_message(
-        self, session: Session, message: MessageRow, deliveries: Sequence[DeliveryRow]
+        self,
+        session: Session,
+        message: Mapping[str, Any],
+        deliveries: Sequence[Mapping[str, Any]],
     ) -> None:
-        """Insert a message and its deliveries.
+        """Insert a message and its deliveries, each given as its values by
+        column (a Core insert: no ORM objects to build; columns left out take
+        their defaults).
 
         With an idempotency key the insert runs in a savepoint, so losing a
         race to a concurrent sender raises :class:`DuplicateIdempotencyKey`
         and leaves the caller's transaction usable.
         """
         connection = session.connection()
-        if (
-            message.idempotency_key is None
-            and len(deliveries) == 1
-            and connection.dialect.name == "postgresql"
-        ):
+        key = message.get("idempotency_key")
+        if key is None and len(deliveries) == 1 and connection.dialect.name == "postgresql":
             # The usual send, one delivery: one statement and one round trip.
-            message_values, delivery_values = _values(message), _values(deliveries[0])
-            statement = _message_with_delivery(tuple(message_values), tuple(delivery_values))
+            [delivery] = deliveries
+            statement = _message_with_delivery(tuple(message), tuple(delivery))
             connection.execute(
                 statement,
-                {f"m_{k}": v for k, v in message_values.items()}
-                | {f"d_{k}": v for k, v in delivery_values.items()},
+                {f"m_{k}": v for k, v in message.items()}
+                | {f"d_{k}": v for k, v in delivery.items()},
             )
             return
-        if message.idempotency_key is None:
-            connection.execute(_INSERT_MESSAGE, _values(message))
+        if key is None:
+            connection.execute(_INSERT_MESSAGE, message)
         else:
             try:
                 with session.begin_nested():
-                    connection.execute(_INSERT_MESSAGE, _values(message))
+                    connection.execute(_INSERT_MESSAGE, message)
             except IntegrityError as exc:
-                raise DuplicateIdempotencyKey(message.idempotency_key) from exc
+                raise DuplicateIdempotencyKey(key) from exc
         if deliveries:
-            connection.execute(_INSERT_DELIVERY, [_values(d) for d in deliveries])
+            connection.execute(_INSERT_DELIVERY, list(deliveries))
 
     def get_message(self, session: Session, message_id: str, *, tenant: str | None) -> MessageRow:
         """A message by id, optionally scoped to ``tenant``."""

@@ -275,7 +275,7 @@ def test_a_statement_that_fails_in_a_batch_fails_its_event_alone(producer, monke
     inserted: list[str] = []
 
     def insert_message(s: Any, message: Any, deliveries: Any) -> None:
-        inserted.append(message.id)
+        inserted.append(message["id"])
         real(s, message, deliveries)
         if len(inserted) == 3:  # the second event of the batch
             s.connection().exec_driver_sql("SELECT * FROM no_such_table")
