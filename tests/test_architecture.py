@@ -10,6 +10,8 @@ map.
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -255,3 +257,23 @@ def test_the_exported_names_are_pinned():
     assert sorted(producer.__all__) == sorted(EXPORTS)
     for name in EXPORTS:
         assert hasattr(producer, name), name
+
+
+def test_a_process_that_only_sends_never_loads_the_migrations_tooling(postgres_url):
+    """Alembic loads with a migration or a schema check, not with the library:
+    an application that only sends events does not pay for it."""
+    code = (
+        "import sys\n"
+        "from producer import Producer\n"
+        f"p = Producer({postgres_url!r}, auto_migrate=False)\n"
+        "p.send('invoice.paid', {'n': 1})\n"
+        "assert p.list_messages(limit=1).data\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('alembic', 'mako')))\n"
+        "p.check_schema_version()\n"
+        "print('alembic' in sys.modules)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == ["[]", "True"]
