@@ -7,6 +7,7 @@ import re
 import unicodedata
 from collections.abc import Mapping
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -137,8 +138,13 @@ def _check_header_value(field: str, value: str) -> None:
         raise ValidationError.for_field(field, "must not start or end with a space")
 
 
+@lru_cache(maxsize=512)
 def is_sensitive_header(name: str) -> bool:
-    """Header names whose values are redacted when read back."""
+    """Header names whose values are redacted when read back.
+
+    Remembered by name: every attempt's headers are redacted before they are
+    logged, and their names are the same few each time.
+    """
     lower = name.lower()
     return any(word in lower for word in _SENSITIVE)
 

@@ -8,7 +8,7 @@ from sqlalchemy import text
 
 from producer import Producer, WebhooksError
 from producer.cli import main
-from producer.sealing import generate_key
+from producer.sealing import SecretBox, generate_key
 
 
 def _stored_secret(producer: Producer, endpoint_id: str) -> str:
@@ -84,3 +84,27 @@ def test_cli_generates_keys_and_reencrypts(tmp_path, monkeypatch):
     monkeypatch.setenv("WEBHOOKS_ENCRYPTION_KEYS", key)
     result = runner.invoke(main, ["--database-url", url, "secrets", "reencrypt"])
     assert result.exit_code == 0 and "1 endpoints" in result.stdout
+
+
+def test_a_sealed_value_is_decrypted_once_however_often_it_is_opened():
+    box = SecretBox([generate_key()])
+    sealed = [box.seal(f"whsec_{n}") for n in range(3)]
+    decrypted: list[bytes] = []
+    fernet = box._fernet
+    assert fernet is not None
+
+    class Counting:
+        def decrypt(self, token: bytes) -> bytes:
+            decrypted.append(token)
+            return fernet.decrypt(token)
+
+    box._fernet = Counting()  # type: ignore[assignment]
+    for _ in range(5):
+        assert [box.open(s) for s in sealed] == ["whsec_0", "whsec_1", "whsec_2"]
+    assert len(decrypted) == 3
+    # A value no key opens fails every time it is opened: failures are not kept.
+    foreign = SecretBox([generate_key()]).seal("whsec_other")
+    for _ in range(2):
+        with pytest.raises(WebhooksError, match="cannot be decrypted"):
+            box.open(foreign)
+    assert len(decrypted) == 5
