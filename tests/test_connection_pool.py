@@ -3,15 +3,19 @@ before it is used, and a healthy one is handed out without a round trip."""
 
 from __future__ import annotations
 
+import socket
 import tempfile
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
-from sqlalchemy import create_engine, event, text
+from sqlalchemy import Connection, create_engine, event, text
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.pool import NullPool
 
 from producer import Producer
+from producer.db import _refuse_closed_connection
 from tests.helpers.producers import FAST
 
 TRANSACTION = {"BEGIN", "COMMIT", "ROLLBACK"}
@@ -25,29 +29,35 @@ def pg_producer(postgres_url: str) -> Iterator[Producer]:
     producer.close()
 
 
+@contextmanager
+def _beside(producer: Producer) -> Iterator[Connection]:
+    """A connection of its own to the producer's database, outside its pool."""
+    admin = create_engine(producer.context.store.engine.url, poolclass=NullPool)
+    try:
+        with admin.connect() as conn:
+            yield conn
+    finally:
+        admin.dispose()
+
+
 def _backend_pids(producer: Producer) -> set[int]:
     """The server processes of the pool's connections, found by the server."""
-    url = producer.context.store.engine.url
-    admin = create_engine(url, poolclass=NullPool)
-    with admin.connect() as conn:
-        pids = conn.execute(
-            text(
-                "SELECT pid FROM pg_stat_activity"
-                " WHERE datname = current_database() AND pid <> pg_backend_pid()"
-                " AND backend_type = 'client backend'"
-            )
-        ).scalars()
-        found = set(pids)
-    admin.dispose()
-    return found
+    with _beside(producer) as conn:
+        return set(
+            conn.execute(
+                text(
+                    "SELECT pid FROM pg_stat_activity"
+                    " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                    " AND backend_type = 'client backend'"
+                )
+            ).scalars()
+        )
 
 
-def _terminate(pids: set[int], url: Any) -> None:
-    admin = create_engine(url, poolclass=NullPool)
-    with admin.connect() as conn:
+def _terminate(producer: Producer, pids: set[int]) -> None:
+    with _beside(producer) as conn:
         for pid in pids:
             assert conn.execute(text("SELECT pg_terminate_backend(:p, 5000)"), {"p": pid}).scalar()
-    admin.dispose()
 
 
 def test_connections_the_server_closed_are_replaced_before_use(pg_producer: Producer) -> None:
@@ -56,7 +66,7 @@ def test_connections_the_server_closed_are_replaced_before_use(pg_producer: Prod
     pooled = _backend_pids(pg_producer)
     assert pooled, "the pool holds no connection to terminate"
 
-    _terminate(pooled, pg_producer.context.store.engine.url)
+    _terminate(pg_producer, pooled)
 
     # Neither a read nor a write sees the dead connections: no error at all.
     assert pg_producer.get_endpoint(endpoint.id).url == "https://example.com/hook"
@@ -72,18 +82,19 @@ def test_a_healthy_pooled_connection_is_checked_out_without_a_round_trip(
     """Everything the client sends is a statement the store ran, or the
     transaction around it: no ping ahead of it."""
     engine = pg_producer.context.store.engine
-    ran: list[str] = []
+    ran = 0  # statements the store ran
     with tempfile.TemporaryFile() as trace:
 
         def trace_new(dbapi_connection: Any, _record: Any) -> None:
             dbapi_connection.pgconn.trace(trace.fileno())
 
         event.listen(engine, "connect", trace_new)
-        event.listen(
-            engine,
-            "before_cursor_execute",
-            lambda _c, _cur, statement, *_rest: ran.append(" ".join(statement.split())),
-        )
+
+        def count_statement(*_: Any) -> None:
+            nonlocal ran
+            ran += 1
+
+        event.listen(engine, "before_cursor_execute", count_statement)
         engine.dispose()  # every connection from now on is traced
         pg_producer.create_endpoint("https://example.com/hook")
         for n in range(5):
@@ -100,20 +111,15 @@ def test_a_healthy_pooled_connection_is_checked_out_without_a_round_trip(
         ]
     ends = [m for m in sent if m[0] in ("Sync", "Query")]
     control = [m for m in ends if m[0] == "Query" and m[1].strip(' "').split()[0] in TRANSACTION]
-    assert len(ends) == len(ran) + len(control), (len(ends), len(ran), len(control))
-    assert len(ran) > 10, "the trace caught too little to show anything"
+    assert len(ends) == ran + len(control), (len(ends), ran, len(control))
+    assert ran > 10, "the trace caught too little to show anything"
 
 
 def test_the_check_refuses_a_socket_with_something_to_read() -> None:
     """The decision itself, on a socket pair: a peer that wrote (an error
     before closing) or hung up makes the connection unusable."""
-    import socket
 
-    from sqlalchemy.exc import DisconnectionError
-
-    from producer.db import _refuse_closed_connection
-
-    class Connection:
+    class Pooled:
         closed = False
 
         def __init__(self, sock: socket.socket) -> None:
@@ -124,10 +130,10 @@ def test_the_check_refuses_a_socket_with_something_to_read() -> None:
 
     ours, theirs = socket.socketpair()
     try:
-        _refuse_closed_connection(Connection(ours), None, None)  # nothing to read: kept
+        _refuse_closed_connection(Pooled(ours), None, None)  # nothing to read: kept
         theirs.sendall(b"E")
         with pytest.raises(DisconnectionError):
-            _refuse_closed_connection(Connection(ours), None, None)
+            _refuse_closed_connection(Pooled(ours), None, None)
     finally:
         ours.close()
         theirs.close()
@@ -135,10 +141,10 @@ def test_the_check_refuses_a_socket_with_something_to_read() -> None:
     theirs.close()
     try:
         with pytest.raises(DisconnectionError):
-            _refuse_closed_connection(Connection(ours), None, None)
+            _refuse_closed_connection(Pooled(ours), None, None)
     finally:
         ours.close()
-    closed = Connection(socket.socket())
+    closed = Pooled(socket.socket())
     closed.closed = True
     with pytest.raises(DisconnectionError, match="closed"):
         _refuse_closed_connection(closed, None, None)
