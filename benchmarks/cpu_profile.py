@@ -42,6 +42,7 @@ from sqlalchemy import create_engine, text
 from throughput import LOCAL, ReceiverProcess, drain, fill
 
 from producer import Producer
+from producer.service import settle_heap
 
 CATEGORIES: list[tuple[str, tuple[str, ...]]] = [
     # (category, fragments of a function's file or built-in name), first match wins
@@ -219,6 +220,7 @@ def run(
     producer = Producer(db_url, auto_migrate=True, allowed_cidrs=LOCAL)
     try:
         producer.create_endpoint(url)
+        settle_heap()  # as ``webhooks worker`` does once it is ready
         fill(producer, events)
         server = postgres_cpu() if handle is not None else 0.0
         cpu = time.process_time()

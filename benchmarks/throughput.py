@@ -40,6 +40,7 @@ import httpx
 
 from producer import Producer
 from producer.outcomes import Outcomes
+from producer.service import settle_heap
 from producer.signing import build_headers, generate_secret
 from producer.transport import Request, Transport, TransportConfig
 from producer.worker import Worker
@@ -167,6 +168,7 @@ def end_to_end(
     )
     for _ in range(endpoints):
         producer.create_endpoint(url)
+    settle_heap()  # as ``webhooks worker`` does once it is ready
     started = time.perf_counter()
     fill(producer, events)
     send_rate = events / (time.perf_counter() - started)

@@ -52,6 +52,7 @@ from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 from throughput import LOCAL, ReceiverProcess, drain, fill
 
 from producer import Producer
+from producer.service import settle_heap
 from producer.tracing import Tracing, build_tracer_provider
 
 CONFIGURATIONS = ("off", "on", "off again")
@@ -104,6 +105,7 @@ def serve(traced: bool, batched: bool, database: str, url: str, orders: Connecti
         tracing = Tracing(build_tracer_provider([exporter] if batched else []))
     producer.context.tracing = tracing
     producer.create_endpoint(url)
+    settle_heap()  # as ``webhooks worker`` does once it is ready
     gcs = FullCollections()
     while (events := orders.recv()) is not None:
         collections = gcs.count

@@ -363,9 +363,34 @@ def cents_to_units(data):
 """
 
 
+RECORDING_APP = """
+import gc
+from pathlib import Path
+
+ATTEMPTS = Path(__file__).with_name("attempts.txt")
+
+
+def record(outcome, duration_ms):
+    # Whether the service froze its start-up heap before it began working.
+    with ATTEMPTS.open("a") as attempts:
+        attempts.write(f"{outcome} frozen={gc.get_freeze_count() > 0}\\n")
+
+
+producer.on_attempt(record)
+"""
+
+
+def _recorded_attempts(directory: Path, expected: str) -> None:
+    attempts = directory / "attempts.txt"
+    wait_for_value(
+        lambda: attempts.read_text() if attempts.exists() else "", lambda text: text == expected
+    )
+
+
 @pytest.mark.slow
 def test_serve_app_renders_deliveries_with_the_apps_converters(tmp_path, receiver):
-    (tmp_path / "shop_hooks.py").write_text(_app_source(tmp_path / "shop.db", CONVERTING_APP))
+    source = _app_source(tmp_path / "shop.db", CONVERTING_APP + RECORDING_APP)
+    (tmp_path / "shop_hooks.py").write_text(source)
     pythonpath = os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")])
     with serving(
         f"sqlite:///{tmp_path / 'unused.db'}",
@@ -387,23 +412,9 @@ def test_serve_app_renders_deliveries_with_the_apps_converters(tmp_path, receive
         )
         assert sent.status_code == 202
         [delivered] = receiver.wait_for(1)
+        _recorded_attempts(tmp_path, "succeeded frozen=True\n")
     assert json.loads(delivered.body)["data"] == {"amount": 12.5}
     assert not (tmp_path / "unused.db").exists()
-
-
-RECORDING_APP = """
-from pathlib import Path
-
-ATTEMPTS = Path(__file__).with_name("attempts.txt")
-
-
-def record(outcome, duration_ms):
-    with ATTEMPTS.open("a") as attempts:
-        attempts.write(outcome + "\\n")
-
-
-producer.on_attempt(record)
-"""
 
 
 @pytest.mark.slow
@@ -427,11 +438,7 @@ def test_worker_app_reports_attempts_to_the_apps_callbacks(tmp_path, receiver):
     )
     try:
         receiver.wait_for(1)
-        attempts = tmp_path / "attempts.txt"
-        wait_for_value(
-            lambda: attempts.read_text() if attempts.exists() else "",
-            lambda text: text == "succeeded\n",
-        )
+        _recorded_attempts(tmp_path, "succeeded frozen=True\n")
     finally:
         worker.send_signal(signal.SIGTERM)
         assert worker.wait(30) == 0
