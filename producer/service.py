@@ -136,8 +136,8 @@ def settle_heap() -> None:
     """Take what start-up made out of the garbage collector's sight, once the
     process is ready to work: its modules, classes, app and pools (some
     140,000 objects) live as long as the process, yet a full collection
-    walks them all every time: 120-150 ms on a slow 2-core machine, and the
-    worker's steady allocations bring one every few thousand deliveries.
+    walks them all every time: 120-150 ms on a slow 2-core machine, and
+    sending and delivering bring one every few thousand events.
     Frozen, a full collection walks only what was made since (about 6 ms).
 
     Garbage is collected first, so nothing frozen is already dead; what
