@@ -236,7 +236,10 @@ def judge(
         )
     else:
         decision = _policy(job).decide(outcome, job.attempt_number, now=now)
-    next_at = now + timedelta(seconds=decision.delay) if decision.action == "retry" else None
+    next_at = None
+    if decision.action == "retry":
+        assert decision.delay is not None, "a retry decision carries its delay"
+        next_at = now + timedelta(seconds=decision.delay)
     return DeliveryResult(
         job=job,
         attempt_id=new_id("att"),

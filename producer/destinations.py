@@ -233,9 +233,13 @@ class DestinationPolicy:
         answer: list[str] = []
         failure: list[Exception] = []
 
+        async def resolve() -> list[str]:
+            # Any awaitable the resolver returns, not only a coroutine.
+            return await self.resolver(host, port)
+
         def run() -> None:
             try:
-                answer.extend(asyncio.run(self.resolver(host, port)))
+                answer.extend(asyncio.run(resolve()))
             except (OSError, UnicodeError):
                 pass  # does not resolve (yet): accepted, delivery checks again
             except Exception as exc:  # a broken resolver is the caller's to see

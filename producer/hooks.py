@@ -58,13 +58,13 @@ class Hooks:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._wake: list[Callable[[], None]] = []
+        self._wake: list[Callable[[], object]] = []
         self._events: list[Callable[[str, dict[str, Any]], None]] = []
         self._attempts: list[Callable[[str, float], None]] = []
         self._observers: list[Callable[[Sequence[AttemptObservation]], None]] = []
         self._claims: list[Callable[[str, int], None]] = []
 
-    def on_send(self, callback: Callable[[], None]) -> Callable[[], None]:
+    def on_send(self, callback: Callable[[], object]) -> Callable[[], None]:
         """Call ``callback()`` after each committed send; returns its remover."""
         return self._add(self._wake, callback)
 

@@ -161,7 +161,7 @@ class _BusiestCollector(Collector):
             for key, row in counts.report().items():
                 for index, outcome in enumerate(OUTCOMES):
                     attempts.add_metric([key, outcome], row[index])
-                durations.add_metric([key], count_value=sum(row[:-1]), sum_value=row[-1])
+                durations.add_metric([key], count_value=int(sum(row[:-1])), sum_value=row[-1])
             yield attempts
             yield durations
 

@@ -19,6 +19,7 @@ from sqlalchemy import (
     Integer,
     LargeBinary,
     String,
+    Table,
     Text,
     TypeDecorator,
     UniqueConstraint,
@@ -38,6 +39,7 @@ __all__ = [
     "JobRow",
     "MessageRow",
     "UTCDateTime",
+    "table_of",
 ]
 
 
@@ -325,3 +327,11 @@ class ApiKeyRow(Base):
     prefix: Mapped[str] = mapped_column(String(16))
     created_at: Mapped[datetime]
     revoked_at: Mapped[datetime | None]
+
+
+def table_of(row: type[Base]) -> Table:
+    """The table a mapped class is mapped to: its ``__table__``, typed as the
+    :class:`~sqlalchemy.Table` it is, for Core statements."""
+    table = row.__table__
+    assert isinstance(table, Table)
+    return table

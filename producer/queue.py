@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from producer.credentials import open_credentials
 from producer.errors import internal_error
-from producer.models import AttemptRow, DeliveryRow, EndpointRow, MessageRow
+from producer.models import AttemptRow, DeliveryRow, EndpointRow, MessageRow, table_of
 from producer.types import Attempt, DeliveryStatus
 
 __all__ = [
@@ -151,7 +151,7 @@ _JOB_COLUMNS = (
 OpenSecrets = Callable[[str, list[Any]], list[str]]
 """``(sealed current secret, stored previous secrets) -> plain live secrets``."""
 
-_table = DeliveryRow.__table__
+_table = table_of(DeliveryRow)
 # Whether the delivery's endpoint was deleted (correlated to the updated row):
 # a delivery that would go back to the queue is cancelled instead, since
 # deleting only cancels what is pending at that moment, not what is in flight.
@@ -197,7 +197,7 @@ _FINISH = (
 # statement and its cache key anew each time costs more Python than SQLite
 # takes to run it; and they run through the session's connection, as plain
 # Core, skipping the ORM's execution layer (no entities are loaded).
-_endpoints = EndpointRow.__table__
+_endpoints = table_of(EndpointRow)
 _NOW = bindparam("b_now", type_=_table.c.lease_expires_at.type)
 
 
@@ -264,7 +264,7 @@ _MARK_SENDING = (
     )
 )
 
-_INSERT_ATTEMPT = AttemptRow.__table__.insert()
+_INSERT_ATTEMPT = table_of(AttemptRow).insert()
 
 _LOCK_ENDPOINTS = (
     select(_endpoints.c.id)

@@ -112,7 +112,9 @@ def overview(ctx: Context, *, since: datetime | None, until: datetime | None) ->
     with ctx.store.reading() as s:
         attempts, succeeded = ctx.store.attempt_totals(s, since, until)
         failing = ctx.store.most_failing_endpoints(s, since, until, FAILING_ENDPOINTS)
-        hourly = {h: row for h, *row in ctx.store.hourly_attempts(s, since, until)}
+        hourly = {
+            h: (ok, bad, wait) for h, ok, bad, wait in ctx.store.hourly_attempts(s, since, until)
+        }
         due, oldest = ctx.queue.due_summary(s, now)
     hours = []
     hour = since.astimezone(UTC).replace(minute=0, second=0, microsecond=0)

@@ -48,6 +48,7 @@ from producer.models import (
     EventTypeRow,
     JobRow,
     MessageRow,
+    table_of,
 )
 from producer.routing import ANY_CHANNEL, candidate_patterns
 from producer.types import DELIVERY_STATUSES, snapshot
@@ -142,8 +143,8 @@ def _check_limit(limit: int) -> int:
 # Statements of every send and every recorded batch, built once with bound
 # parameters and run through the session's connection as plain Core: building
 # a statement and its cache key costs more than SQLite takes to run it.
-_routes = EndpointRouteRow.__table__
-_endpoints = EndpointRow.__table__
+_routes = table_of(EndpointRouteRow)
+_endpoints = table_of(EndpointRow)
 # The tenant is matched in the index only (its rows carry the endpoint's):
 # with a condition on the endpoints' tenant too, PostgreSQL without
 # statistics yet (a new table) scans every endpoint of the tenant and probes
@@ -159,7 +160,7 @@ _RECEIVES = (
     ),
     _endpoints.c.deleted_at.is_(None),
 )
-_event_types = EventTypeRow.__table__
+_event_types = table_of(EventTypeRow)
 _EVENT_TYPE_RULES = select(_event_types.c.archived_at, _event_types.c.schemas).where(
     _event_types.c.name == bindparam("b_name")
 )
@@ -171,8 +172,8 @@ _RULES_AND_RECEIVING = union_all(
     ),
     select(null(), null(), literal_column("1"), *_RECEIVING_COLUMNS).where(*_RECEIVES),
 ).order_by(text("part"), text("id"))
-_INSERT_MESSAGE = MessageRow.__table__.insert()
-_INSERT_DELIVERY = DeliveryRow.__table__.insert()
+_INSERT_MESSAGE = table_of(MessageRow).insert()
+_INSERT_DELIVERY = table_of(DeliveryRow).insert()
 
 
 @lru_cache(maxsize=8)
@@ -236,7 +237,7 @@ class Store:
     def page(
         self,
         session: Session,
-        stmt: Select[tuple[RowT]],
+        stmt: Select[RowT],
         id_column: Any,
         *,
         limit: int,
@@ -359,9 +360,9 @@ class Store:
     ) -> None:
         """Make ``channels`` the routing index of an endpoint's channels."""
         session.execute(
-            EndpointChannelRow.__table__.delete().where(
-                EndpointChannelRow.endpoint_id == endpoint_id
-            )
+            table_of(EndpointChannelRow)
+            .delete()
+            .where(EndpointChannelRow.endpoint_id == endpoint_id)
         )
         session.add_all(EndpointChannelRow(endpoint_id=endpoint_id, channel=c) for c in channels)
         session.flush()
@@ -371,7 +372,7 @@ class Store:
         pattern (``*`` for none) and channel (``""`` for none) while it
         lives, none once deleted."""
         session.execute(
-            EndpointRouteRow.__table__.delete().where(EndpointRouteRow.endpoint_id == row.id)
+            table_of(EndpointRouteRow).delete().where(EndpointRouteRow.endpoint_id == row.id)
         )
         if row.deleted_at is None:
             session.add_all(
@@ -642,9 +643,10 @@ class Store:
         Returns ``(attempts, messages)`` deleted.
         """
         old_attempts = select(AttemptRow.id).where(AttemptRow.started_at < before).limit(batch)
-        attempts = session.execute(
-            AttemptRow.__table__.delete().where(AttemptRow.id.in_(old_attempts.scalar_subquery()))
-        ).rowcount
+        deleted = session.execute(
+            table_of(AttemptRow).delete().where(AttemptRow.id.in_(old_attempts.scalar_subquery()))
+        )
+        attempts = deleted.rowcount  # type: ignore[attr-defined]
         unfinished = select(DeliveryRow.message_id).where(
             DeliveryRow.status.in_(("pending", "sending"))
         )
@@ -658,12 +660,12 @@ class Store:
         if old_messages:
             delivery_ids = select(DeliveryRow.id).where(DeliveryRow.message_id.in_(old_messages))
             session.execute(
-                AttemptRow.__table__.delete().where(AttemptRow.delivery_id.in_(delivery_ids))
+                table_of(AttemptRow).delete().where(AttemptRow.delivery_id.in_(delivery_ids))
             )
             session.execute(
-                DeliveryRow.__table__.delete().where(DeliveryRow.message_id.in_(old_messages))
+                table_of(DeliveryRow).delete().where(DeliveryRow.message_id.in_(old_messages))
             )
-            session.execute(MessageRow.__table__.delete().where(MessageRow.id.in_(old_messages)))
+            session.execute(table_of(MessageRow).delete().where(MessageRow.id.in_(old_messages)))
         return int(attempts or 0), len(old_messages)
 
     def messages_without_delivery(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Query
 
@@ -76,7 +76,7 @@ def retry_deliveries(
     With ``background`` the answer is a job the workers run (``/v1/jobs``)."""
     if not caller.sees_tenant(body.tenant):
         return BulkRetryOut(requeued=0)
-    filters = {
+    filters: dict[str, Any] = {
         "status": body.status,
         "event_type": body.event_type,
         "endpoint_id": body.endpoint_id,

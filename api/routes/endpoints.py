@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Response
 
@@ -199,7 +199,7 @@ def replay_endpoint(
     creates nothing new. ``dry_run`` answers the counts it would reach,
     writing nothing. With ``background`` the answer is a job, at once, that
     the workers run (see ``/v1/jobs``)."""
-    window = {
+    window: dict[str, Any] = {
         "since": body.since,
         "until": body.until,
         "event_types": body.event_types,

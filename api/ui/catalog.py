@@ -146,7 +146,9 @@ def schema_fields(schema: Any, prefix: str = "", depth: int = 0) -> list[SchemaF
     properties = schema.get("properties")
     if not isinstance(properties, dict):
         return []
-    required = schema.get("required") if isinstance(schema.get("required"), list) else []
+    required = schema.get("required")
+    if not isinstance(required, list):
+        required = []
     rows: list[SchemaField] = []
     for name, sub in properties.items():
         path = f"{prefix}.{name}" if prefix else str(name)
