@@ -192,6 +192,24 @@ def test_a_name_resolving_to_loopback_is_refused_at_update(make_producer):
     assert producer.get_endpoint(endpoint.id).url == "https://public.example/in"
 
 
+def test_a_resolver_may_answer_with_any_awaitable_not_only_a_coroutine(make_producer):
+    """``Resolver`` promises an awaitable: a plain function returning a future
+    (a cache's answer, say) is honoured at registration like a coroutine."""
+    producer = make_producer(allowed_cidrs=[])
+
+    def from_a_cache(host: str, port: int) -> asyncio.Future[list[str]]:
+        answer: asyncio.Future[list[str]] = asyncio.get_running_loop().create_future()
+        answer.set_result(["127.0.0.1"] if host == "internal.example" else [PUBLIC])
+        return answer
+
+    producer.destinations = replace(producer.destinations, resolver=from_a_cache)
+    assert producer.create_endpoint("https://public.example/in").url == (
+        "https://public.example/in"
+    )
+    with pytest.raises(ValidationError, match=r"refused: internal\.example -> 127\.0\.0\.1"):
+        producer.create_endpoint("https://internal.example/in")
+
+
 def test_a_name_resolving_to_a_public_address_is_accepted(make_producer):
     producer = make_producer(allowed_cidrs=[])
     resolver = _resolving(producer, {"public.example": [PUBLIC, "2606:4700:4700::1111"]})
