@@ -8,8 +8,9 @@ the documented schema, status codes, headers and content types.
 
 from __future__ import annotations
 
-import atexit
-import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
 import pytest
 import schemathesis
@@ -18,44 +19,64 @@ from schemathesis import checks
 
 from api import create_app
 from producer import Producer
-from tests.helpers.postgres import (
-    _pg_unavailable_reason,
-    create_database,
-    drop_database,
-    require_postgres,
-)
+from tests.helpers.postgres import DatabasePool
 
 pytestmark = pytest.mark.slow
 
 EXAMPLES_PER_OPERATION = 25
 
+OPENAPI = Path(__file__).resolve().parent.parent / "docs" / "reference" / "openapi.json"
 
-def _fuzz_target(database_url: str):
-    # schemathesis reads the schema when the module is collected, so the app
-    # (and its throwaway database) is built here rather than in a fixture.
-    producer = Producer(database_url, auto_migrate=True)
+
+class _Forward:
+    """The app the module's fixture built, in place of which schemathesis
+    gets this stand-in when the module is collected."""
+
+    def __init__(self) -> None:
+        self.app: Any = None
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        await self.app(scope, receive, send)
+
+
+# The committed document, which tests/test_docs.py keeps equal to the app's
+# own: the operations are known when the module is collected, and collecting
+# it (in every test process, also when these tests are deselected) opens no
+# database. The app a test calls is made by a fixture, which cleans up.
+_sqlite_app, _postgres_app = _Forward(), _Forward()
+schema = schemathesis.openapi.from_path(OPENAPI)
+schema.app = _sqlite_app
+pg_schema = schemathesis.openapi.from_path(OPENAPI)
+pg_schema.app = _postgres_app
+
+
+def _serve(producer: Producer, forward: _Forward) -> str:
+    """Make ``forward`` serve the API over ``producer``; an admin key for it."""
     _, key = producer.create_api_key()
     producer.create_endpoint("https://hooks.example/in", tenant="acme")
     producer.create_event_type("invoice.paid", schemas={"1": {"type": "object"}})
     producer.send("invoice.paid", {"n": 1}, tenant="acme")
-    return create_app(producer), key
+    forward.app = create_app(producer)
+    return key
 
 
-def _postgres_target():
+@pytest.fixture(scope="module")
+def sqlite_key(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    producer = Producer(f"sqlite:///{tmp_path_factory.mktemp('fuzz')}/fuzz.db", auto_migrate=True)
+    yield _serve(producer, _sqlite_app)
+    producer.close()
+
+
+@pytest.fixture(scope="module")
+def postgres_key(pg_databases: DatabasePool) -> Iterator[str]:
     # PostgreSQL refuses input SQLite accepts (NUL in text, for one), so the
-    # same requests are made against both. None when no server is reachable:
-    # the test then skips, or fails under CI, as the other PostgreSQL tests do.
-    if _pg_unavailable_reason() is not None:
-        return None, None
-    url = create_database()
-    atexit.register(drop_database, url)
-    return _fuzz_target(url)
+    # same requests are made against both.
+    url = pg_databases.take()
+    producer = Producer(url)
+    yield _serve(producer, _postgres_app)
+    producer.close()
+    pg_databases.give_back(url)
 
-
-_app, _key = _fuzz_target(f"sqlite:///{tempfile.mkdtemp(prefix='webhooks-fuzz-')}/fuzz.db")
-schema = schemathesis.openapi.from_asgi("/openapi.json", _app)
-_pg_app, _pg_key = _postgres_target()
-pg_schema = schemathesis.openapi.from_asgi("/openapi.json", _pg_app or _app)
 
 _BUDGET = settings(
     max_examples=EXAMPLES_PER_OPERATION,
@@ -69,17 +90,17 @@ _BUDGET = settings(
 _EXCLUDED = [checks.positive_data_acceptance, checks.negative_data_rejection]
 
 
+def _call(case: Any, key: str) -> None:
+    case.call_and_validate(headers={"Authorization": f"Bearer {key}"}, excluded_checks=_EXCLUDED)
+
+
 @schema.parametrize()
 @_BUDGET
-def test_no_request_makes_the_api_fail_or_break_its_contract(case):
-    case.call_and_validate(headers={"Authorization": f"Bearer {_key}"}, excluded_checks=_EXCLUDED)
+def test_no_request_makes_the_api_fail_or_break_its_contract(case, sqlite_key):
+    _call(case, sqlite_key)
 
 
 @pg_schema.parametrize()
 @_BUDGET
-def test_no_request_makes_the_api_fail_or_break_its_contract_on_postgresql(case):
-    if _pg_app is None:
-        require_postgres()
-    case.call_and_validate(
-        headers={"Authorization": f"Bearer {_pg_key}"}, excluded_checks=_EXCLUDED
-    )
+def test_no_request_makes_the_api_fail_or_break_its_contract_on_postgresql(case, postgres_key):
+    _call(case, postgres_key)
