@@ -64,6 +64,7 @@ def _serve(producer: Producer, forward: _Forward) -> str:
 def sqlite_key(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     producer = Producer(f"sqlite:///{tmp_path_factory.mktemp('fuzz')}/fuzz.db", auto_migrate=True)
     yield _serve(producer, _sqlite_app)
+    _sqlite_app.app = None  # the stand-in outlives the module's tests
     producer.close()
 
 
@@ -74,6 +75,7 @@ def postgres_key(pg_databases: DatabasePool) -> Iterator[str]:
     url = pg_databases.take()
     producer = Producer(url)
     yield _serve(producer, _postgres_app)
+    _postgres_app.app = None
     producer.close()
     pg_databases.give_back(url)
 
