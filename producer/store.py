@@ -15,7 +15,7 @@ from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, fields
 from datetime import datetime
 from functools import lru_cache
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from sqlalchemy import (
     Select,
@@ -41,6 +41,7 @@ from producer.health import HealthState
 from producer.models import (
     ApiKeyRow,
     AttemptRow,
+    Base,
     DeliveryRow,
     EndpointChannelRow,
     EndpointRouteRow,
@@ -63,7 +64,6 @@ __all__ = [
     "set_health",
 ]
 
-RowT = TypeVar("RowT")
 
 NOTIFY_CHANNEL = "webhooks_due"
 
@@ -140,11 +140,55 @@ def _check_limit(limit: int) -> int:
     return limit
 
 
-# Statements of every send and every recorded batch, built once with bound
-# parameters and run through the session's connection as plain Core: building
+def _check_cursor(cursor: object, prefix: str) -> None:
+    if not isinstance(cursor, str) or not cursor.startswith(prefix) or len(cursor) > 40:
+        raise ValidationError.for_field("cursor", "is not a cursor of this list")
+
+
+class _Listed(Protocol):
+    """A row of a paged list: its id is the cursor."""
+
+    @property
+    def id(self) -> str: ...
+
+
+ListedT = TypeVar("ListedT", bound=_Listed)
+
+
+def _trimmed(rows: list[ListedT], limit: int) -> tuple[list[ListedT], str | None]:
+    """A page of at most ``limit`` of ``rows`` (one more was asked for) and the
+    cursor of the next page: the id of its last row, if there is a next page."""
+    if len(rows) > limit:
+        rows = rows[:limit]
+        return rows, rows[-1].id
+    return rows, None
+
+
+@lru_cache(maxsize=64)
+def _equal_page_statement(
+    model: type[Base], equal: tuple[str, ...], live: bool, after: bool
+) -> Select[Any]:
+    """The statement of :meth:`Store.equal_page` for one set of filters: each
+    column of ``equal`` equal to the parameter of its name, ``deleted_at``
+    null if ``live``, ``id`` below ``after`` past a cursor; newest first, at
+    most ``limit`` rows."""
+    columns = table_of(model).c
+    stmt = select(model)
+    if live:
+        stmt = stmt.where(columns.deleted_at.is_(None))
+    for name in equal:
+        stmt = stmt.where(columns[name] == bindparam(name))
+    if after:
+        stmt = stmt.where(columns.id < bindparam("after"))
+    return stmt.order_by(columns.id.desc()).limit(bindparam("limit"))
+
+
+# Statements of every send, every recorded batch and every health check,
+# built once with bound parameters and run through the session's connection as plain Core: building
 # a statement and its cache key costs more than SQLite takes to run it.
 _routes = table_of(EndpointRouteRow)
 _endpoints = table_of(EndpointRow)
+_PING = select(_endpoints.c.id).limit(1)
 # The tenant is matched in the index only (its rows carry the endpoint's):
 # with a condition on the endpoints' tenant too, PostgreSQL without
 # statistics yet (a new table) scans every endpoint of the tenant and probes
@@ -237,27 +281,49 @@ class Store:
     def page(
         self,
         session: Session,
-        stmt: Select[RowT],
+        stmt: Select[ListedT],
         id_column: Any,
         *,
         limit: int,
         cursor: str | None,
         prefix: str,
-    ) -> tuple[list[RowT], str | None]:
+    ) -> tuple[list[ListedT], str | None]:
         """Keyset pagination on a time-sortable id column, newest first.
 
         The cursor is the id of the last row of the previous page.
         """
         _check_limit(limit)
         if cursor is not None:
-            if not isinstance(cursor, str) or not cursor.startswith(prefix) or len(cursor) > 40:
-                raise ValidationError.for_field("cursor", "is not a cursor of this list")
+            _check_cursor(cursor, prefix)
             stmt = stmt.where(id_column < cursor)
         rows = list(session.scalars(stmt.order_by(id_column.desc()).limit(limit + 1)))
-        if len(rows) > limit:
-            rows = rows[:limit]
-            return rows, getattr(rows[-1], id_column.key)
-        return rows, None
+        return _trimmed(rows, limit)
+
+    def equal_page(
+        self,
+        session: Session,
+        model: type[ListedT],
+        equal: Mapping[str, object],
+        *,
+        live: bool = False,
+        limit: int,
+        cursor: str | None,
+        prefix: str,
+    ) -> tuple[list[ListedT], str | None]:
+        """What :meth:`page` gives, for a list filtered only by columns equal to
+        values (``equal``, where a None value filters nothing) and, with
+        ``live``, by rows not deleted. Its statement is built once for each
+        set of filters, with bound parameters: building a statement and its
+        cache key costs more than SQLite takes to run it."""
+        _check_limit(limit)
+        if cursor is not None:
+            _check_cursor(cursor, prefix)
+        values = {name: value for name, value in equal.items() if value is not None}
+        stmt = _equal_page_statement(model, tuple(values), live, cursor is not None)
+        rows: list[ListedT] = list(
+            session.scalars(stmt, {**values, "after": cursor, "limit": limit + 1})
+        )
+        return _trimmed(rows, limit)
 
     # -- endpoints -----------------------------------------------------------
 
@@ -306,12 +372,15 @@ class Store:
         cursor: str | None,
     ) -> tuple[list[EndpointRow], str | None]:
         """Endpoints, newest first."""
-        stmt = select(EndpointRow).where(EndpointRow.deleted_at.is_(None))
-        if tenant is not None:
-            stmt = stmt.where(EndpointRow.tenant == tenant)
-        if status is not None:
-            stmt = stmt.where(EndpointRow.status == status)
-        return self.page(session, stmt, EndpointRow.id, limit=limit, cursor=cursor, prefix="ep_")
+        return self.equal_page(
+            session,
+            EndpointRow,
+            {"tenant": tenant, "status": status},
+            live=True,
+            limit=limit,
+            cursor=cursor,
+            prefix="ep_",
+        )
 
     def all_endpoints(self, session: Session) -> list[EndpointRow]:
         """Every endpoint row, deleted ones included (for re-encryption)."""
@@ -539,7 +608,7 @@ class Store:
     def ping(self, session: Session) -> None:
         """Read one row of a table of ours (at most): the database file opens
         and holds the schema. Constant time, whatever the backlog."""
-        session.execute(select(EndpointRow.id).limit(1)).first()
+        session.execute(_PING).first()
 
     def count_api_keys(self, session: Session, *, admin_only: bool = False) -> int:
         """How many live API keys exist (admin keys only, if asked)."""
@@ -761,16 +830,14 @@ class Store:
         cursor: str | None,
     ) -> tuple[list[JobRow], str | None]:
         """Jobs, newest first, filtered."""
-        stmt = select(JobRow)
-        for column, value in (
-            (JobRow.tenant, tenant),
-            (JobRow.kind, kind),
-            (JobRow.status, status),
-            (JobRow.endpoint_id, endpoint_id),
-        ):
-            if value is not None:
-                stmt = stmt.where(column == value)
-        return self.page(session, stmt, JobRow.id, limit=limit, cursor=cursor, prefix="job_")
+        return self.equal_page(
+            session,
+            JobRow,
+            {"tenant": tenant, "kind": kind, "status": status, "endpoint_id": endpoint_id},
+            limit=limit,
+            cursor=cursor,
+            prefix="job_",
+        )
 
     def claimable_job(self, session: Session, owner: str, now: datetime) -> JobRow | None:
         """The oldest unfinished job nobody else holds a live lease on, locked
