@@ -28,8 +28,18 @@ mean of that round's two ``off`` blocks (the median of those ratios), and the
 direct cost of the spans of one event (a send span and an attempt span, timed
 alone) as a share of the CPU an untraced event takes.
 
+With ``--instructions N``, instead: the instructions the producer's process
+executes per event, counted by valgrind's callgrind (``apt install
+valgrind``), untraced and traced. Each configuration runs twice under it,
+with a warm-up of 100 events and then with ``N`` more; the difference over
+``N`` leaves out start-up, imports and migrations. An instruction count does
+not change with the machine's speed or with what else runs, so it settles
+what the CPU figures' noise cannot; what it leaves out is the cost of memory
+(caches), which the CPU figures include. Under valgrind everything runs
+about 40 times slower: ``--instructions 600`` takes about 4 minutes.
+
 Run: ``python benchmarks/tracing.py [--events 1000] [--rounds 12]
-[--exporter no-op|none]``.
+[--exporter no-op|none] [--instructions N]``.
 Needs the ``otel`` extra. Everything stays on 127.0.0.1.
 """
 
@@ -40,11 +50,16 @@ import asyncio
 import gc
 import multiprocessing
 import os
+import re
+import shutil
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 import timeit
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from multiprocessing.connection import Connection
 
 from opentelemetry.sdk.trace import ReadableSpan
@@ -93,11 +108,11 @@ def pin(cpu: int, pid: int = 0) -> None:
         os.sched_setaffinity(pid, {sorted(os.sched_getaffinity(0))[cpu]})
 
 
-def serve(traced: bool, batched: bool, database: str, url: str, orders: Connection) -> None:
-    """One configuration's process: runs a block for each number of events
-    it is sent and answers what it cost; ``None`` ends it (answered with the
-    number of spans exported, and with the spans of one event timed alone)."""
-    pin(0)
+def configured(
+    traced: bool, batched: bool, database: str, url: str
+) -> tuple[Producer, Tracing | None, DroppingExporter]:
+    """A producer with one endpoint at ``url``, traced or not, ready as
+    ``webhooks worker`` is once it has started."""
     producer = Producer(database, auto_migrate=True, allowed_cidrs=LOCAL, otel=traced)
     exporter = DroppingExporter()
     tracing = None
@@ -106,6 +121,85 @@ def serve(traced: bool, batched: bool, database: str, url: str, orders: Connecti
     producer.context.tracing = tracing
     producer.create_endpoint(url)
     settle_heap()  # as ``webhooks worker`` does once it is ready
+    return producer, tracing, exporter
+
+
+def send_and_deliver(producer: Producer, tracing: Tracing | None, events: int) -> None:
+    """Send ``events`` events, deliver them with a worker, export their spans."""
+    fill(producer, events)
+    asyncio.run(drain(producer, events))
+    if tracing is not None:
+        tracing.tracer_provider.force_flush()  # the export is part of the cost
+
+
+WARM_UP = 100
+"""Events sent and delivered first in each counted run."""
+
+
+def counted_run(traced: bool, batched: bool, events: int, url: str) -> None:
+    """What each run under callgrind does (``--count-run``): the warm-up,
+    then ``events`` more, then nothing else that depends on ``events``."""
+    with tempfile.TemporaryDirectory(prefix="webhooks-bench-tracing-") as db_dir:
+        producer, tracing, _ = configured(traced, batched, f"sqlite:///{db_dir}/w.db", url)
+        send_and_deliver(producer, tracing, WARM_UP)
+        if events:
+            send_and_deliver(producer, tracing, events)
+        if tracing is not None:
+            tracing.tracer_provider.shutdown()
+        producer.close()
+
+
+def instructions(traced: bool, batched: bool, events: int, url: str) -> int:
+    """Instructions the process of one counted run executes, by callgrind."""
+    command = [
+        "valgrind",
+        "--tool=callgrind",
+        "--callgrind-out-file=/dev/null",
+        sys.executable,
+        __file__,
+        "--count-run",
+        "on" if traced else "off",
+        "batched" if batched else "bare",
+        str(events),
+        url,
+    ]
+    done = subprocess.run(command, capture_output=True, text=True, check=True)
+    found = re.search(r"Collected\s*:\s*(\d+)", done.stderr)
+    if found is None:
+        raise RuntimeError(f"no instruction count from callgrind:\n{done.stderr[-2000:]}")
+    return int(found.group(1))
+
+
+def count_instructions(events: int, batched: bool, exporter: str) -> None:
+    """Instructions per event, untraced and traced, each configuration's
+    runs side by side on the two cores."""
+    if shutil.which("valgrind") is None:
+        sys.exit("--instructions needs valgrind (apt install valgrind)")
+    receiver = ReceiverProcess()
+    try:
+        per_event = {}
+        for traced in (False, True):
+            with ThreadPoolExecutor(2) as pool:
+                short, long = pool.map(
+                    lambda n, t=traced: instructions(t, batched, n, receiver.url), (0, events)
+                )
+            per_event[traced] = (long - short) / events
+    finally:
+        receiver.close()
+    off, on = per_event[False], per_event[True]
+    print(
+        f"instructions per event sent and delivered (callgrind, {events} events after"
+        f" {WARM_UP}, 1 endpoint, SQLite; on: {exporter} exporter):"
+    )
+    print(f"  off {off:,.0f}   on {on:,.0f}   tracing on vs off {on / off - 1:+.1%}")
+
+
+def serve(traced: bool, batched: bool, database: str, url: str, orders: Connection) -> None:
+    """One configuration's process: runs a block for each number of events
+    it is sent and answers what it cost; ``None`` ends it (answered with the
+    number of spans exported, and with the spans of one event timed alone)."""
+    pin(0)
+    producer, tracing, exporter = configured(traced, batched, database, url)
     gcs = FullCollections()
     while (events := orders.recv()) is not None:
         collections = gcs.count
@@ -153,6 +247,10 @@ def span_cost(tracing: Tracing) -> float:
 
 
 def main() -> None:
+    if sys.argv[1:2] == ["--count-run"]:
+        traced, batched, events, url = sys.argv[2:6]
+        counted_run(traced == "on", batched == "batched", int(events), url)
+        return
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=1_000, help="events per block")
     parser.add_argument("--rounds", type=int, default=12)
@@ -162,7 +260,16 @@ def main() -> None:
         default="no-op",
         help="no-op: a dropping exporter behind the batch processor; none: no processor",
     )
+    parser.add_argument(
+        "--instructions",
+        type=int,
+        metavar="N",
+        help="count instructions per event over N events under callgrind instead",
+    )
     args = parser.parse_args()
+    if args.instructions:
+        count_instructions(args.instructions, args.exporter == "no-op", args.exporter)
+        return
 
     receiver = ReceiverProcess()
     pin(1, receiver.proc.pid)
