@@ -184,8 +184,8 @@ def _equal_page_statement(
 
 
 # Statements of every send, every recorded batch and every health check,
-# built once with bound parameters and run through the session's connection as plain Core: building
-# a statement and its cache key costs more than SQLite takes to run it.
+# built once with bound parameters and run as plain Core: building a
+# statement and its cache key costs more than SQLite takes to run it.
 _routes = table_of(EndpointRouteRow)
 _endpoints = table_of(EndpointRow)
 _PING = select(_endpoints.c.id).limit(1)
